@@ -1,0 +1,65 @@
+// Plain option structs of reasonseg, with their documented defaults.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace reasonseg {
+
+enum class Device { Auto, CPU, CUDA };
+// Auto: bf16 on CUDA; on CPU bf16 where the CPU has native bf16 (AMX / AVX512-BF16), else fp32.
+enum class DType { Auto, Float32, BFloat16, Float16 };
+
+Device parse_device(const std::string& s);  // "auto", "cpu", "cuda"
+DType parse_dtype(const std::string& s);    // "auto", "fp32", "bf16", "fp16"
+std::string to_string(Device d);
+std::string to_string(DType d);
+
+struct SegmenterOptions {
+  // LISA checkpoint directory (config.json, tokenizer.model, added_tokens.json, weights as
+  // model.safetensors[.index.json] or pytorch_model*.bin + index). Required unless
+  // `random_weights` is set.
+  std::string model_dir;
+  // CLIP vision tower directory. Empty: the config's "mm_vision_tower" as a path relative to
+  // model_dir, else the tower embedded in the checkpoint, else an error saying what to pass.
+  std::string vision_tower_dir;
+  // Build a built-in full-size configuration ("lisa-7b", "lisa-13b", "mid") with random weights
+  // instead of reading a checkpoint: for benchmarks and memory measurements only.
+  std::string random_weights;
+  Device device = Device::Auto;
+  DType dtype = DType::Auto;
+  // Intra-op threads for LibTorch (process-wide setting). 0: one per hardware thread.
+  int threads = 0;
+  // Greedy decoding stops at EOS or after this many new tokens (LISA's chat.py uses 512).
+  int max_new_tokens = 512;
+  // Conversation template: "llava_v1" (all released LISA v1 checkpoints) or "llava_llama_2".
+  std::string conv_template = "llava_v1";
+  // When false (default), "[SEG]", "<image>", "</s>", ... typed by the user stay plain text.
+  bool allow_special_tokens_in_prompt = false;
+  // Print a loading progress bar on stderr.
+  bool progress = false;
+};
+
+// A point prompt in original-image pixel coordinates; label 1 = foreground, 0 = background.
+struct PointPrompt {
+  float x = 0, y = 0;
+  int label = 1;
+};
+// A box prompt (x0, y0, x1, y1) in original-image pixel coordinates.
+struct BoxPrompt {
+  float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+struct QueryOptions {
+  // Overrides SegmenterOptions::max_new_tokens when >= 0.
+  int max_new_tokens = -1;
+  // Decode exactly max_new_tokens tokens, ignoring EOS (benchmarks compare equal work).
+  bool ignore_eos = false;
+  // Extra SAM prompts appended before each [SEG] embedding (LISA's prompt encoder accepts them).
+  std::vector<PointPrompt> points;
+  std::optional<BoxPrompt> box;
+  // Keep the per-pixel mask logits (CV_32F) in the result.
+  bool keep_logits = false;
+};
+
+}  // namespace reasonseg

@@ -1,0 +1,9 @@
+// Umbrella header of reasonseg.
+#pragma once
+#include "reasonseg/error.hpp"
+#include "reasonseg/eval.hpp"  // evaluation metrics
+#include "reasonseg/image.hpp"
+#include "reasonseg/options.hpp"
+#include "reasonseg/overlay.hpp"
+#include "reasonseg/segmenter.hpp"
+#include "reasonseg/tokenizer.hpp"

@@ -1,0 +1,107 @@
+// reasonseg::ReasoningSegmenter: image + instruction -> answer text + one mask per [SEG].
+#pragma once
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "reasonseg/error.hpp"
+#include "reasonseg/image.hpp"
+#include "reasonseg/options.hpp"
+
+namespace reasonseg {
+
+// One mask per [SEG] token, at the original image size.
+struct SegMask {
+  cv::Mat mask;     // CV_8U, 255 where the mask logit > 0, else 0
+  cv::Mat logits;   // CV_32F logits (only with QueryOptions::keep_logits)
+  float score = 0;  // SAM's IoU prediction for this mask
+  int64_t area = 0; // foreground pixels
+  cv::Rect bbox;    // tight box around the foreground (empty when area is 0)
+};
+
+struct SegmentResult {
+  std::string text;                 // the answer: generated tokens decoded, chat.py's cleanup
+  std::string chat_text;            // chat.py's full printed text (prompt + answer)
+  std::vector<int64_t> input_ids;   // prompt ids, the image as -200
+  std::vector<int64_t> output_ids;  // generated ids (teacher forcing: the answer's ids)
+  std::string stopped_by;           // "eos", "max_new_tokens", "context" or "teacher_forced"
+  std::vector<SegMask> masks;       // one per [SEG]; empty means "no target"
+  std::map<std::string, double> timings_ms;  // tokenize, clip, prefill, decode, sam_encoder, ...
+  bool has_target() const { return !masks.empty(); }
+};
+
+// Intermediate tensors of one query (float32 CPU copies), for parity checks and debugging.
+using TensorTrace = std::map<std::string, torch::Tensor>;
+
+class ReasoningSegmenter;
+
+// Per-image state: CLIP features, SAM image embedding and the LLM key/value cache of the
+// prompt prefix, computed once and reused by every instruction about the same image.
+// Cheap to create; not safe to use from two threads at once (use one context per thread).
+class ImageContext {
+ public:
+  ImageContext();
+  ~ImageContext();
+  ImageContext(ImageContext&&) noexcept;
+  ImageContext& operator=(ImageContext&&) noexcept;
+  int width() const;
+  int height() const;
+
+ private:
+  friend class ReasoningSegmenter;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// The loaded model. Immutable after construction: every const method may be called from
+// several threads at once, each with its own ImageContext. Construction sets LibTorch's
+// process-wide intra-op thread count (SegmenterOptions::threads).
+class ReasoningSegmenter {
+ public:
+  explicit ReasoningSegmenter(const SegmenterOptions& options);
+  ~ReasoningSegmenter();
+  ReasoningSegmenter(ReasoningSegmenter&&) noexcept;
+
+  // Prepares an image (8-bit gray/BGR/RGB/BGRA/RGBA, see ColorOrder). Image encoders run lazily
+  // on the first query, so the context itself is cheap.
+  ImageContext encode_image(const cv::Mat& image, ColorOrder order = ColorOrder::BGR) const;
+
+  // Answers `instruction` about the image and segments every [SEG] the answer contains.
+  SegmentResult segment(ImageContext& ctx, const std::string& instruction, const QueryOptions& q = {},
+                        TensorTrace* trace = nullptr) const;
+  SegmentResult segment(const cv::Mat& image, const std::string& instruction, ColorOrder order = ColorOrder::BGR,
+                        const QueryOptions& q = {}) const;
+
+  // LISA's validation path: one forward over prompt + `answer` (e.g. "Sure, it is [SEG]."),
+  // masks from the answer's [SEG] tokens. No generation.
+  SegmentResult segment_teacher_forced(ImageContext& ctx, const std::string& question, const std::string& answer,
+                                       const QueryOptions& q = {}, TensorTrace* trace = nullptr) const;
+
+  // Plain SAM: masks from point/box prompts only (no language model), one mask.
+  SegmentResult segment_prompts(ImageContext& ctx, const std::vector<PointPrompt>& points,
+                                const BoxPrompt* box = nullptr) const;
+
+  // Chat prompt ids for an instruction (with -200 for the image), as the model would see them.
+  std::vector<int64_t> prompt_ids(const std::string& instruction) const;
+  std::string prompt_text(const std::string& instruction) const;
+
+  Device device() const;
+  DType dtype() const;
+  int seg_token_id() const;
+  // Bytes of weights held by the model in its run dtype.
+  int64_t weight_bytes() const;
+  // Bytes of LLM weights read per decoded token (decoder layers + final norm + lm_head row read).
+  int64_t decode_weight_bytes() const;
+  double load_seconds() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace reasonseg

@@ -1,0 +1,79 @@
+// LLaMA tokenizer exactly as transformers 4.31's slow LlamaTokenizer (legacy mode) + LISA's prompt.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace reasonseg {
+
+// SentencePiece `tokenizer.model` plus the added tokens of `added_tokens.json`.
+//
+// Encoding reproduces HF 4.31 (legacy=True): the text is split on added tokens ([SEG],
+// <im_start>, <im_end>, ...) and special tokens (<s>, </s>, <unk>); plain added tokens strip
+// the whitespace on both sides, the special ones strip nothing; each remaining piece is
+// encoded by SentencePiece with its own dummy prefix; BOS first.
+//
+// Thread safety: a constructed Tokenizer is immutable; all const methods may be called
+// concurrently.
+class Tokenizer {
+ public:
+  // Loads `tokenizer.model` and (if present) `added_tokens.json` from a model directory.
+  static Tokenizer from_dir(const std::string& model_dir);
+  Tokenizer(const std::string& sp_model_path, std::map<std::string, int> added_tokens);
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  Tokenizer(const Tokenizer&);
+
+  // Byte ranges [begin, end) of `text` whose added/special-token look-alikes stay plain text.
+  using Ranges = std::vector<std::pair<size_t, size_t>>;
+  std::vector<int64_t> encode(const std::string& text, bool add_bos = true, const Ranges& plain = {}) const;
+  // Decodes like 4.31's decode(skip_special_tokens=False): added tokens joined with spaces.
+  // Negative ids (the image placeholder) are skipped.
+  std::string decode(const std::vector<int64_t>& ids) const;
+
+  // Id of an added token such as "[SEG]"; throws naming the token when it is unknown.
+  int added_token_id(const std::string& token) const;
+  bool has_added_token(const std::string& token) const;
+  const std::map<std::string, int>& added_tokens() const { return added_; }
+  int bos_id() const;
+  int eos_id() const;
+  int sp_vocab_size() const;
+  std::string piece(int64_t id) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::map<std::string, int> added_;
+};
+
+// Conversation templates of LISA's conversation.py.
+enum class ConvTemplate { LlavaV1, LlavaLlama2 };
+ConvTemplate parse_conv_template(const std::string& name);  // "llava_v1", "llava_llama_2"
+
+// A rendered prompt and which bytes of it came from the user (protected from token parsing).
+struct Prompt {
+  std::string text;
+  Tokenizer::Ranges user_ranges;
+};
+
+// Renders a single-turn conversation: "<image>\n" + instruction as the user turn
+// (`<image>` wrapped in <im_start>/<im_end> when `im_start_end`), then either the open
+// assistant turn (generation) or `answer` followed by the template's end (teacher forcing).
+Prompt build_prompt(ConvTemplate tpl, const std::string& instruction, bool im_start_end,
+                    const std::string* answer = nullptr);
+
+constexpr int64_t kImageTokenIndex = -200;
+
+// LLaVA's tokenizer_image_token: split on "<image>", encode each chunk (BOS only on the first)
+// and put one kImageTokenIndex between chunks. User text never contributes control tokens
+// unless `allow_special_in_user` is set.
+std::vector<int64_t> tokenize_prompt(const Tokenizer& tok, const Prompt& prompt, bool allow_special_in_user = false);
+
+// LISA chat.py's cleanup of decoded text: drop "\n", turn double spaces into single ones.
+std::string chat_cleanup(const std::string& text);
+
+}  // namespace reasonseg

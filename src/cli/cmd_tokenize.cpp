@@ -1,0 +1,52 @@
+// reasonseg tokenize: ids of a text, or of the full chat prompt.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "reasonseg/tokenizer.hpp"
+#include "util/error.hpp"
+
+namespace reasonseg::cli {
+
+int cmd_tokenize(int argc, char** argv) {
+  Args a(argc, argv, 2, {"model", "template"}, {"chat", "json", "help", "allow-special-tokens"});
+  if (a.has("help")) {
+    std::puts("reasonseg tokenize --model DIR [--chat] [--json] [--template llava_v1|llava_llama_2] TEXT\n"
+              "Prints token ids (BOS first). --chat builds the single-turn chat prompt for TEXT and prints the\n"
+              "prompt and its ids (-200 marks the image). User text never yields control tokens unless\n"
+              "--allow-special-tokens.");
+    return 0;
+  }
+  const std::string model = a.require("model");
+  if (a.positional().size() != 1) fail("tokenize: give exactly one TEXT argument (quote it)");
+  const std::string text = a.positional()[0];
+  Tokenizer tok = Tokenizer::from_dir(model);
+  std::string prompt = text;
+  std::vector<int64_t> ids;
+  if (a.has("chat")) {
+    LisaConfig cfg = read_lisa_config(model);
+    Prompt p = build_prompt(parse_conv_template(a.get("template", "llava_v1")), text, cfg.mm_use_im_start_end);
+    prompt = p.text;
+    ids = tokenize_prompt(tok, p, a.has("allow-special-tokens"));
+  } else {
+    Tokenizer::Ranges plain;
+    if (!a.has("allow-special-tokens")) plain.push_back({0, text.size()});
+    ids = tok.encode(text, true, plain);
+  }
+  if (a.has("json")) {
+    nlohmann::json j;
+    if (a.has("chat")) j["prompt"] = prompt;
+    j["ids"] = ids;
+    std::cout << j.dump() << "\n";
+  } else {
+    if (a.has("chat")) std::cout << prompt << "\n";
+    for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace reasonseg::cli

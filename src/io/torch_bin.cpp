@@ -1,0 +1,515 @@
+#include "io/torch_bin.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "io/mapped_file.hpp"
+#include "io/safetensors.hpp"
+#include "util/error.hpp"
+
+namespace reasonseg {
+
+namespace {
+
+struct ZipEntry {
+  size_t data_offset = 0;
+  size_t size = 0;
+};
+
+template <typename T>
+T rd(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+// Central-directory walk of a zip archive as written by torch.save (entries stored, not
+// deflated; zip64 records for archives over 4 GB).
+std::map<std::string, ZipEntry> read_zip_directory(const MappedFile& f) {
+  const uint8_t* d = f.data();
+  const size_t n = f.size();
+  const std::string& path = f.path();
+  if (n < 22) fail(path, ": too small to be a torch.save zip archive (", n, " bytes)");
+  if (rd<uint32_t>(d) != 0x04034b50)
+    fail(path, ": not a zip archive; only the torch.save zip format (PyTorch >= 1.6) is supported");
+  size_t eocd = std::string::npos;
+  size_t lowest = n > 22 + 65535 ? n - 22 - 65535 : 0;
+  for (size_t i = n - 22 + 1; i-- > lowest;)
+    if (rd<uint32_t>(d + i) == 0x06054b50) { eocd = i; break; }
+  if (eocd == std::string::npos) fail(path, ": zip end-of-directory record not found (file truncated?)");
+  uint64_t count = rd<uint16_t>(d + eocd + 10);
+  uint64_t cd_size = rd<uint32_t>(d + eocd + 12);
+  uint64_t cd_off = rd<uint32_t>(d + eocd + 16);
+  if (cd_off == 0xffffffffu || count == 0xffff || cd_size == 0xffffffffu) {
+    if (eocd < 20 || rd<uint32_t>(d + eocd - 20) != 0x07064b50) fail(path, ": zip64 locator missing");
+    uint64_t z64 = rd<uint64_t>(d + eocd - 20 + 8);
+    if (z64 + 56 > n || rd<uint32_t>(d + z64) != 0x06064b50) fail(path, ": zip64 directory record is corrupt");
+    count = rd<uint64_t>(d + z64 + 32);
+    cd_size = rd<uint64_t>(d + z64 + 40);
+    cd_off = rd<uint64_t>(d + z64 + 48);
+  }
+  if (cd_off > n || cd_size > n - cd_off) fail(path, ": zip central directory lies outside the file");
+  std::map<std::string, ZipEntry> out;
+  size_t p = cd_off;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (p + 46 > n || rd<uint32_t>(d + p) != 0x02014b50) fail(path, ": zip central directory is corrupt");
+    uint16_t method = rd<uint16_t>(d + p + 10);
+    uint64_t csize = rd<uint32_t>(d + p + 20), usize = rd<uint32_t>(d + p + 24);
+    uint16_t name_len = rd<uint16_t>(d + p + 28), extra_len = rd<uint16_t>(d + p + 30),
+             comment_len = rd<uint16_t>(d + p + 32);
+    uint64_t local = rd<uint32_t>(d + p + 42);
+    if (p + 46 + name_len + extra_len > n) fail(path, ": zip central directory is corrupt");
+    std::string name(reinterpret_cast<const char*>(d + p + 46), name_len);
+    // zip64 extended information holds, in order, the fields that read 0xffffffff.
+    for (size_t e = p + 46 + name_len; e + 4 <= p + 46 + name_len + extra_len;) {
+      uint16_t id = rd<uint16_t>(d + e), len = rd<uint16_t>(d + e + 2);
+      if (id == 0x0001) {
+        size_t q = e + 4;
+        if (usize == 0xffffffffu) usize = rd<uint64_t>(d + q), q += 8;
+        if (csize == 0xffffffffu) csize = rd<uint64_t>(d + q), q += 8;
+        if (local == 0xffffffffu) local = rd<uint64_t>(d + q), q += 8;
+      }
+      e += 4 + len;
+    }
+    if (method != 0) fail(path, ": zip entry '", name, "' is compressed; torch.save stores entries uncompressed");
+    if (local + 30 > n || rd<uint32_t>(d + local) != 0x04034b50)
+      fail(path, ": zip entry '", name, "' has no valid local header");
+    size_t data = local + 30 + rd<uint16_t>(d + local + 26) + rd<uint16_t>(d + local + 28);
+    if (data > n || usize > n - data)
+      fail(path, ": zip entry '", name, "' (", usize, " bytes) runs past the end of the file (truncated?)");
+    out[name] = ZipEntry{data, size_t(usize)};
+    p += 46 + name_len + extra_len + comment_len;
+  }
+  return out;
+}
+
+// ---- a pickle machine for the subset torch.save uses ------------------------------------
+
+struct PVal;
+using PV = std::shared_ptr<PVal>;
+struct PVal {
+  enum Kind { None, Bool, Int, Float, Str, Tuple, List, Dict, Global, Tensor, Opaque, Mark } kind = None;
+  int64_t i = 0;
+  double f = 0;
+  std::string s, s2;  // string / global module+name
+  std::vector<PV> items;                     // tuple, list
+  std::vector<std::pair<PV, PV>> entries;    // dict, in insertion order
+  torch::Tensor tensor;
+};
+PV mk(PVal::Kind k) {
+  auto v = std::make_shared<PVal>();
+  v->kind = k;
+  return v;
+}
+
+bool storage_dtype(const std::string& name, torch::ScalarType* t) {
+  static const std::map<std::string, torch::ScalarType> m = {
+      {"FloatStorage", torch::kFloat32}, {"HalfStorage", torch::kFloat16},
+      {"BFloat16Storage", torch::kBFloat16}, {"DoubleStorage", torch::kFloat64},
+      {"LongStorage", torch::kInt64}, {"IntStorage", torch::kInt32}, {"ShortStorage", torch::kInt16},
+      {"CharStorage", torch::kInt8}, {"ByteStorage", torch::kUInt8}, {"BoolStorage", torch::kBool}};
+  auto it = m.find(name);
+  if (it == m.end()) return false;
+  *t = it->second;
+  return true;
+}
+
+class PickleMachine {
+ public:
+  PickleMachine(const std::string& path, const uint8_t* data, size_t size,
+                std::function<torch::Tensor(const std::string&, torch::ScalarType, int64_t)> storage)
+      : path_(path), p_(data), end_(data + size), storage_(std::move(storage)) {}
+
+  PV run() {
+    while (true) {
+      uint8_t op = u8();
+      switch (op) {
+        case 0x80: u8(); break;                        // PROTO
+        case 0x95: bytes(8); break;                    // FRAME
+        case '.': return pop();                        // STOP
+        case '(': push(mk(PVal::Mark)); break;         // MARK
+        case 'N': push(mk(PVal::None)); break;
+        case 0x88: case 0x89: { auto v = mk(PVal::Bool); v->i = op == 0x88; push(v); break; }
+        case 'J': push_int(rd<int32_t>(bytes(4))); break;
+        case 'K': push_int(u8()); break;
+        case 'M': push_int(rd<uint16_t>(bytes(2))); break;
+        case 0x8a: {                                   // LONG1
+          int n = u8();
+          const uint8_t* b = bytes(n);
+          int64_t v = 0;
+          if (n > 8) fail(path_, ": pickle integer too large");
+          for (int k = n - 1; k >= 0; --k) v = (v << 8) | b[k];
+          if (n > 0 && n < 8 && (b[n - 1] & 0x80)) v -= int64_t(1) << (8 * n);
+          push_int(v);
+          break;
+        }
+        case 'G': {                                    // BINFLOAT, big endian
+          const uint8_t* b = bytes(8);
+          uint64_t u = 0;
+          for (int k = 0; k < 8; ++k) u = (u << 8) | b[k];
+          auto v = mk(PVal::Float);
+          std::memcpy(&v->f, &u, 8);
+          push(v);
+          break;
+        }
+        case 'X': push_str(rd<uint32_t>(bytes(4))); break;
+        case 0x8c: push_str(u8()); break;
+        case 0x8d: push_str(rd<uint64_t>(bytes(8))); break;
+        case 'U': push_str(u8()); break;
+        case 'T': push_str(rd<uint32_t>(bytes(4))); break;
+        case 'B': push_str(rd<uint32_t>(bytes(4))); break;
+        case 'C': push_str(u8()); break;
+        case ')': push(mk(PVal::Tuple)); break;
+        case ']': push(mk(PVal::List)); break;
+        case '}': push(mk(PVal::Dict)); break;
+        case 't': { auto v = mk(PVal::Tuple); v->items = pop_mark(); push(v); break; }
+        case 0x85: case 0x86: case 0x87: {
+          auto v = mk(PVal::Tuple);
+          v->items.resize(op - 0x84);
+          for (size_t k = v->items.size(); k-- > 0;) v->items[k] = pop();
+          push(v);
+          break;
+        }
+        case 'l': { auto v = mk(PVal::List); v->items = pop_mark(); push(v); break; }
+        case 'a': { auto x = pop(); top()->items.push_back(x); break; }
+        case 'e': { auto xs = pop_mark(); auto& l = top()->items; l.insert(l.end(), xs.begin(), xs.end()); break; }
+        case 's': { auto v = pop(); auto k = pop(); set_item(top(), k, v); break; }
+        case 'u': {
+          auto xs = pop_mark();
+          if (xs.size() % 2) fail(path_, ": corrupt pickle (odd SETITEMS)");
+          for (size_t k = 0; k < xs.size(); k += 2) set_item(top(), xs[k], xs[k + 1]);
+          break;
+        }
+        case 'q': memo_[u8()] = top(); break;
+        case 'r': memo_[rd<uint32_t>(bytes(4))] = top(); break;
+        case 0x94: memo_[memo_.size()] = top(); break;
+        case 'h': push(memo_at(u8())); break;
+        case 'j': push(memo_at(rd<uint32_t>(bytes(4)))); break;
+        case 'c': {
+          auto v = mk(PVal::Global);
+          v->s = line();
+          v->s2 = line();
+          push(v);
+          break;
+        }
+        case 0x93: {
+          auto name = pop(), mod = pop();
+          auto v = mk(PVal::Global);
+          v->s = mod->s;
+          v->s2 = name->s;
+          push(v);
+          break;
+        }
+        case 'Q': push(persistent_load(pop())); break;
+        case 'R': { auto args = pop(); auto fn = pop(); push(reduce(fn, args)); break; }
+        case 0x81: { auto args = pop(); auto cls = pop(); push(reduce(cls, args)); break; }
+        case 'b': pop(); break;  // BUILD: state of an OrderedDict (_metadata) or similar; not needed
+        default:
+          fail(path_, ": unsupported pickle opcode 0x", std::hex, int(op), " in data.pkl");
+      }
+    }
+  }
+
+ private:
+  uint8_t u8() { return *bytes(1); }
+  const uint8_t* bytes(size_t n) {
+    if (size_t(end_ - p_) < n) fail(path_, ": data.pkl ends early (truncated pickle)");
+    const uint8_t* b = p_;
+    p_ += n;
+    return b;
+  }
+  std::string line() {
+    std::string s;
+    while (true) {
+      char c = char(u8());
+      if (c == '\n') return s;
+      s.push_back(c);
+    }
+  }
+  void push(PV v) { stack_.push_back(std::move(v)); }
+  void push_int(int64_t i) { auto v = mk(PVal::Int); v->i = i; push(v); }
+  void push_str(uint64_t n) { auto v = mk(PVal::Str); const uint8_t* b = bytes(n); v->s.assign(b, b + n); push(v); }
+  PV pop() {
+    if (stack_.empty()) fail(path_, ": corrupt pickle (stack underflow)");
+    PV v = stack_.back();
+    stack_.pop_back();
+    return v;
+  }
+  PV& top() {
+    if (stack_.empty()) fail(path_, ": corrupt pickle (stack underflow)");
+    return stack_.back();
+  }
+  std::vector<PV> pop_mark() {
+    size_t k = stack_.size();
+    while (k > 0 && stack_[k - 1]->kind != PVal::Mark) --k;
+    if (k == 0) fail(path_, ": corrupt pickle (no MARK)");
+    std::vector<PV> xs(stack_.begin() + k, stack_.end());
+    stack_.resize(k - 1);
+    return xs;
+  }
+  PV memo_at(size_t k) {
+    auto it = memo_.find(k);
+    if (it == memo_.end()) fail(path_, ": corrupt pickle (memo ", k, " unset)");
+    return it->second;
+  }
+  void set_item(const PV& d, const PV& k, const PV& v) {
+    if (d->kind != PVal::Dict) return;  // items of an opaque object: ignored
+    d->entries.emplace_back(k, v);
+  }
+  PV persistent_load(const PV& pid) {
+    // ('storage', <storage class>, key, location, numel)
+    if (pid->kind != PVal::Tuple || pid->items.size() < 5 || pid->items[0]->s != "storage")
+      fail(path_, ": unsupported persistent id in data.pkl");
+    torch::ScalarType dt;
+    if (pid->items[1]->kind != PVal::Global || !storage_dtype(pid->items[1]->s2, &dt))
+      fail(path_, ": unsupported storage type '", pid->items[1]->s2, "'");
+    auto v = mk(PVal::Tensor);
+    v->tensor = storage_(pid->items[2]->s, dt, pid->items[4]->i);
+    return v;
+  }
+  std::vector<int64_t> ints(const PV& t) {
+    std::vector<int64_t> out;
+    for (auto& x : t->items) {
+      if (x->kind != PVal::Int) fail(path_, ": corrupt tensor size/stride in data.pkl");
+      out.push_back(x->i);
+    }
+    return out;
+  }
+  PV reduce(const PV& fn, const PV& args) {
+    if (fn->kind == PVal::Global) {
+      const std::string name = fn->s + "." + fn->s2;
+      if (name == "collections.OrderedDict" || name == "builtins.dict") return mk(PVal::Dict);
+      if ((name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") &&
+          args->items.size() >= 4 && args->items[0]->kind == PVal::Tensor) {
+        torch::Tensor storage = args->items[0]->tensor;
+        int64_t offset = args->items[1]->i;
+        auto size = ints(args->items[2]), stride = ints(args->items[3]);
+        if (size.size() != stride.size()) fail(path_, ": tensor size and stride disagree in data.pkl");
+        int64_t last = offset;
+        bool empty = false;
+        for (size_t k = 0; k < size.size(); ++k) {
+          if (size[k] < 0 || stride[k] < 0) fail(path_, ": negative tensor size or stride in data.pkl");
+          if (size[k] == 0) empty = true;
+          else last += (size[k] - 1) * stride[k];
+        }
+        if (!empty && (offset < 0 || last >= storage.numel()))
+          fail(path_, ": a tensor reaches past the end of its storage (file truncated or lying)");
+        auto v = mk(PVal::Tensor);
+        v->tensor = storage.as_strided(size, stride, offset);
+        return v;
+      }
+      if (name == "torch._utils._rebuild_parameter" && !args->items.empty()) return args->items[0];
+    }
+    return mk(PVal::Opaque);
+  }
+
+  std::string path_;
+  const uint8_t* p_;
+  const uint8_t* end_;
+  std::function<torch::Tensor(const std::string&, torch::ScalarType, int64_t)> storage_;
+  std::vector<PV> stack_;
+  std::map<size_t, PV> memo_;
+};
+
+}  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> read_torch_bin(const std::string& path) {
+  auto file = MappedFile::open(path);
+  auto entries = read_zip_directory(*file);
+  // Every record lives under one top-level folder (the archive name).
+  std::string prefix;
+  for (auto& [name, e] : entries) {
+    auto slash = name.find('/');
+    if (slash != std::string::npos && name.compare(slash + 1, std::string::npos, "data.pkl") == 0)
+      prefix = name.substr(0, slash + 1);
+  }
+  auto pkl = entries.find(prefix + "data.pkl");
+  if (pkl == entries.end()) fail(path, ": no data.pkl record; not a torch.save checkpoint");
+
+  std::map<std::string, torch::Tensor> storages;
+  auto storage = [&](const std::string& key, torch::ScalarType dt, int64_t numel) {
+    auto it = storages.find(key);
+    if (it != storages.end()) return it->second;
+    auto e = entries.find(prefix + "data/" + key);
+    if (e == entries.end()) fail(path, ": storage record 'data/", key, "' is missing");
+    size_t need = size_t(numel) * c10::elementSize(dt);
+    if (numel < 0 || need > e->second.size)
+      fail(path, ": storage 'data/", key, "' should hold ", need, " bytes but has ", e->second.size,
+           " (file truncated or lying)");
+    auto t = tensor_from_mapping(file, e->second.data_offset, dt, {numel});
+    storages[key] = t;
+    return t;
+  };
+  PickleMachine pm(path, file->data() + pkl->second.data_offset, pkl->second.size, storage);
+  PV root = pm.run();
+  if (root->kind != PVal::Dict) fail(path, ": checkpoint is not a state dict");
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [k, v] : root->entries) {
+    if (k->kind != PVal::Str) fail(path, ": state dict has a non-string key");
+    if (v->kind != PVal::Tensor) continue;
+    out.emplace_back(k->s, v->tensor);
+  }
+  return out;
+}
+
+// ---- writer -----------------------------------------------------------------------------
+
+namespace {
+
+class PickleWriter {
+ public:
+  std::string out;
+  void op(uint8_t c) { out.push_back(char(c)); }
+  void u32(uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+  void str(const std::string& s) { op('X'); u32(uint32_t(s.size())); out += s; }
+  void integer(int64_t v) {
+    if (v >= 0 && v < 256) { op('K'); op(uint8_t(v)); }
+    else if (v >= INT32_MIN && v <= INT32_MAX) { op('J'); u32(uint32_t(int32_t(v))); }
+    else { op(0x8a); op(8); out.append(reinterpret_cast<const char*>(&v), 8); }
+  }
+  void global(const std::string& mod, const std::string& name) { op('c'); out += mod + "\n" + name + "\n"; }
+  void int_tuple(const std::vector<int64_t>& xs) {
+    op('(');
+    for (auto x : xs) integer(x);
+    op('t');
+  }
+};
+
+std::string storage_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "FloatStorage";
+    case torch::kFloat16: return "HalfStorage";
+    case torch::kBFloat16: return "BFloat16Storage";
+    case torch::kFloat64: return "DoubleStorage";
+    case torch::kInt64: return "LongStorage";
+    case torch::kInt32: return "IntStorage";
+    case torch::kUInt8: return "ByteStorage";
+    case torch::kBool: return "BoolStorage";
+    default: fail("write_torch_bin: unsupported dtype ", c10::toString(t));
+  }
+}
+
+// Minimal zip writer: stored entries, zip64 records, 64-byte aligned data like torch.save.
+class ZipWriter {
+ public:
+  explicit ZipWriter(const std::string& path) : path_(path), f_(path, std::ios::binary) {
+    if (!f_) fail(path, ": cannot open for writing");
+  }
+  void add(const std::string& name, const void* data, uint64_t size) {
+    uint64_t local = pos_;
+    // Local header with a zip64 extra field, padded so the data starts 64-byte aligned.
+    size_t fixed = 30 + name.size() + 20;
+    size_t pad = (64 - (local + fixed + 4) % 64) % 64;
+    std::string h;
+    put32(h, 0x04034b50); put16(h, 45); put16(h, 0); put16(h, 0); put16(h, 0); put16(h, 0x21);
+    put32(h, crc32(data, size)); put32(h, 0xffffffffu); put32(h, 0xffffffffu);
+    put16(h, uint16_t(name.size())); put16(h, uint16_t(20 + 4 + pad));
+    h += name;
+    put16(h, 0x0001); put16(h, 16); put64(h, size); put64(h, size);
+    put16(h, 0xfe50); put16(h, uint16_t(pad)); h.append(pad, 'Z');
+    write(h.data(), h.size());
+    write(data, size);
+    entries_.push_back({name, local, size, crc32(data, size)});
+  }
+  void close() {
+    uint64_t cd = pos_;
+    for (auto& e : entries_) {
+      std::string h;
+      put32(h, 0x02014b50); put16(h, 45); put16(h, 45); put16(h, 0); put16(h, 0); put16(h, 0); put16(h, 0x21);
+      put32(h, e.crc); put32(h, 0xffffffffu); put32(h, 0xffffffffu);
+      put16(h, uint16_t(e.name.size())); put16(h, 28); put16(h, 0); put16(h, 0); put16(h, 0);
+      put32(h, 0); put32(h, 0xffffffffu);
+      h += e.name;
+      put16(h, 0x0001); put16(h, 24); put64(h, e.size); put64(h, e.size); put64(h, e.offset);
+      write(h.data(), h.size());
+    }
+    uint64_t cd_size = pos_ - cd, z64 = pos_;
+    std::string t;
+    put32(t, 0x06064b50); put64(t, 44); put16(t, 45); put16(t, 45); put32(t, 0); put32(t, 0);
+    put64(t, entries_.size()); put64(t, entries_.size()); put64(t, cd_size); put64(t, cd);
+    put32(t, 0x07064b50); put32(t, 0); put64(t, z64); put32(t, 1);
+    put32(t, 0x06054b50); put16(t, 0); put16(t, 0); put16(t, 0xffff); put16(t, 0xffff);
+    put32(t, 0xffffffffu); put32(t, 0xffffffffu); put16(t, 0);
+    write(t.data(), t.size());
+    f_.close();
+    if (!f_) fail(path_, ": write failed");
+  }
+
+ private:
+  struct Entry { std::string name; uint64_t offset, size; uint32_t crc; };
+  static void put16(std::string& s, uint16_t v) { s.append(reinterpret_cast<const char*>(&v), 2); }
+  static void put32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
+  static void put64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
+  static uint32_t crc32(const void* data, uint64_t n) {
+    static uint32_t table[256];
+    static bool init = false;
+    if (!init) {
+      for (uint32_t i = 0; i < 256; ++i) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+      }
+      init = true;
+    }
+    uint32_t c = 0xffffffffu;
+    auto* p = static_cast<const uint8_t*>(data);
+    for (uint64_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+  }
+  void write(const void* d, uint64_t n) {
+    f_.write(static_cast<const char*>(d), std::streamsize(n));
+    pos_ += n;
+  }
+  std::string path_;
+  std::ofstream f_;
+  uint64_t pos_ = 0;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+void write_torch_bin(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  std::string archive = "archive";
+  PickleWriter pw;
+  pw.op(0x80); pw.op(2);
+  pw.global("collections", "OrderedDict");
+  pw.op(')'); pw.op('R');
+  std::vector<torch::Tensor> data;
+  pw.op('(');
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    torch::Tensor t = tensors[i].second.detach().to(torch::kCPU).contiguous();
+    data.push_back(t);
+    pw.str(tensors[i].first);
+    pw.global("torch._utils", "_rebuild_tensor_v2");
+    pw.op('(');
+    pw.op('(');  // persistent id tuple
+    pw.str("storage");
+    pw.global("torch", storage_name(t.scalar_type()));
+    pw.str(std::to_string(i));
+    pw.str("cpu");
+    pw.integer(t.numel());
+    pw.op('t');
+    pw.op('Q');
+    pw.integer(0);
+    pw.int_tuple(t.sizes().vec());
+    pw.int_tuple(t.strides().vec());
+    pw.op(0x89);  // requires_grad False
+    pw.global("collections", "OrderedDict");
+    pw.op(')'); pw.op('R');
+    pw.op('t');
+    pw.op('R');
+  }
+  pw.op('u');
+  pw.op('.');
+  ZipWriter zw(path);
+  zw.add(archive + "/data.pkl", pw.out.data(), pw.out.size());
+  for (size_t i = 0; i < data.size(); ++i)
+    zw.add(archive + "/data/" + std::to_string(i), data[i].data_ptr(), data[i].numel() * data[i].element_size());
+  std::string version = "3\n";
+  zw.add(archive + "/version", version.data(), version.size());
+  zw.close();
+}
+
+}  // namespace reasonseg

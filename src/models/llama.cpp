@@ -1,0 +1,114 @@
+#include "models/llama.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "util/error.hpp"
+
+namespace reasonseg {
+
+namespace {
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto n = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, n, n), x.narrow(-1, 0, n)}, -1);
+}
+}  // namespace
+
+LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c)
+    : cfg(c),
+      q_proj(*this, "self_attn.q_proj", c.hidden_size, c.num_attention_heads * c.head_dim(), false),
+      k_proj(*this, "self_attn.k_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false),
+      v_proj(*this, "self_attn.v_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false),
+      o_proj(*this, "self_attn.o_proj", c.num_attention_heads * c.head_dim(), c.hidden_size, false),
+      gate_proj(*this, "mlp.gate_proj", c.hidden_size, c.intermediate_size, false),
+      up_proj(*this, "mlp.up_proj", c.hidden_size, c.intermediate_size, false),
+      down_proj(*this, "mlp.down_proj", c.intermediate_size, c.hidden_size, false),
+      input_layernorm(*this, "input_layernorm", c.hidden_size, c.rms_norm_eps),
+      post_attention_layernorm(*this, "post_attention_layernorm", c.hidden_size, c.rms_norm_eps) {}
+
+torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                         torch::Tensor& k_cache, torch::Tensor& v_cache, int64_t past) const {
+  const int64_t T = x.size(1), H = cfg.num_attention_heads, KV = cfg.num_key_value_heads, hd = cfg.head_dim();
+  auto h = input_layernorm.forward(x);
+  auto q = q_proj.forward(h).view({1, T, H, hd}).transpose(1, 2);
+  auto k = k_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);
+  auto v = v_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  k_cache.narrow(2, past, T).copy_(k);
+  v_cache.narrow(2, past, T).copy_(v);
+  const int64_t S = past + T;
+  auto keys = k_cache.narrow(2, 0, S), values = v_cache.narrow(2, 0, S);
+  // Grouped-query attention without copying K/V: query heads of one KV head are stacked.
+  const int64_t rep = H / KV;
+  auto qg = q.reshape({1, KV, rep * T, hd});
+  auto scores = at::matmul(qg, keys.transpose(-1, -2)) / std::sqrt(double(hd));  // [1, KV, rep*T, S]
+  auto probs = scores.to(torch::kFloat32);
+  if (T > 1) {
+    // Causal: query i (position past+i) sees keys 0..past+i.
+    auto mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
+    probs = probs.view({1, KV, rep, T, S}).masked_fill(mask, -std::numeric_limits<float>::infinity()).view({1, KV, rep * T, S});
+  }
+  probs = at::softmax(probs, -1).to(q.scalar_type());
+  auto attn = at::matmul(probs, values).view({1, H, T, hd}).transpose(1, 2).reshape({1, T, H * hd});
+  auto r = x + o_proj.forward(attn);
+  auto m = post_attention_layernorm.forward(r);
+  return r + down_proj.forward(at::silu(gate_proj.forward(m)) * up_proj.forward(m));
+}
+
+Llama::Llama(Module& parent, const LlamaConfig& c)
+    : cfg_(c),
+      embed_tokens_(ModuleChildHelper::param(parent, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size})),
+      norm_(parent, "model.norm", c.hidden_size, c.rms_norm_eps),
+      lm_head_(parent, "lm_head", c.hidden_size, c.vocab_size, false) {
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    layers_.push_back(std::make_unique<LlamaDecoderLayer>(cfg_));
+    ModuleChildHelper::child(parent, "model.layers." + std::to_string(i), *layers_.back());
+  }
+  const int64_t hd = c.head_dim();
+  inv_freq_ = 1.0 / at::pow(c.rope_theta, at::arange(0, hd, 2, torch::kFloat32) / double(hd));
+}
+
+torch::Tensor Llama::embed(const torch::Tensor& ids) const {
+  auto mx = ids.numel() ? ids.max().item<int64_t>() : 0;
+  auto mn = ids.numel() ? ids.min().item<int64_t>() : 0;
+  if (mn < 0 || mx >= cfg_.vocab_size)
+    fail("token id ", mn < 0 ? mn : mx, " is outside the model's vocabulary of ", cfg_.vocab_size);
+  return at::embedding(embed_tokens_, ids.to(embed_tokens_.device())).unsqueeze(0);
+}
+
+void Llama::rope_tables(int64_t start, int64_t len, torch::ScalarType dtype, torch::Device dev, torch::Tensor& cos,
+                        torch::Tensor& sin) const {
+  // fp32 tables (positions / linear factor) cast to the run dtype, as HF 4.31 does.
+  auto t = at::arange(start, start + len, torch::kFloat32) / cfg_.rope_linear_factor;
+  auto freqs = at::outer(t, inv_freq_);
+  auto emb = at::cat({freqs, freqs}, -1);
+  cos = emb.cos().to(dev, dtype).view({1, 1, len, -1});
+  sin = emb.sin().to(dev, dtype).view({1, 1, len, -1});
+}
+
+KVCache Llama::new_cache(int64_t capacity, torch::ScalarType dtype, torch::Device device) const {
+  KVCache c;
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
+    c.k.push_back(at::empty({1, cfg_.num_key_value_heads, capacity, cfg_.head_dim()}, opts));
+    c.v.push_back(at::empty({1, cfg_.num_key_value_heads, capacity, cfg_.head_dim()}, opts));
+  }
+  return c;
+}
+
+torch::Tensor Llama::forward(const torch::Tensor& x0, KVCache& cache) const {
+  const int64_t T = x0.size(1);
+  if (cache.length + T > cache.capacity())
+    fail("sequence of ", cache.length + T, " positions exceeds the context of ", cache.capacity(),
+         " (max_position_embeddings); use a shorter prompt or fewer new tokens");
+  torch::Tensor cos, sin;
+  rope_tables(cache.length, T, x0.scalar_type(), x0.device(), cos, sin);
+  auto x = x0;
+  for (size_t i = 0; i < layers_.size(); ++i) x = layers_[i]->forward(x, cos, sin, cache.k[i], cache.v[i], cache.length);
+  cache.length += T;
+  return norm_.forward(x);
+}
+
+}  // namespace reasonseg

@@ -1,0 +1,115 @@
+#include "models/sam_image_encoder.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace reasonseg {
+
+namespace {
+
+// Relative position table for q/k grids of one side: [q_size, k_size, head_dim]; resized
+// linearly when the stored table does not match (as segment-anything's get_rel_pos).
+torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& rel_pos) {
+  const int64_t max_rel = 2 * std::max(q_size, k_size) - 1;
+  torch::Tensor table = rel_pos;
+  if (rel_pos.size(0) != max_rel) {
+    auto r = rel_pos.to(torch::kFloat32).reshape({1, rel_pos.size(0), -1}).permute({0, 2, 1});
+    r = at::upsample_linear1d(r, {max_rel}, false);
+    table = r.reshape({-1, max_rel}).permute({1, 0}).to(rel_pos.scalar_type());
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  auto q = at::arange(q_size, opts).unsqueeze(1) * std::max(double(k_size) / q_size, 1.0);
+  auto k = at::arange(k_size, opts).unsqueeze(0) * std::max(double(q_size) / k_size, 1.0);
+  auto rel = (q - k) + (k_size - 1) * std::max(double(q_size) / k_size, 1.0);
+  return table.index({rel.to(torch::kLong).to(table.device())});
+}
+
+}  // namespace
+
+SamAttention::SamAttention(const SamConfig& c, int in_size)
+    : heads(c.encoder_num_heads),
+      input_size(in_size),
+      use_rel_pos(c.encoder_use_rel_pos),
+      qkv(*this, "qkv", c.encoder_embed_dim, 3 * c.encoder_embed_dim, c.encoder_qkv_bias),
+      proj(*this, "proj", c.encoder_embed_dim, c.encoder_embed_dim) {
+  const int64_t hd = c.encoder_embed_dim / c.encoder_num_heads;
+  if (use_rel_pos) {
+    rel_pos_h = &param("rel_pos_h", {2 * in_size - 1, hd});
+    rel_pos_w = &param("rel_pos_w", {2 * in_size - 1, hd});
+  }
+}
+
+torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
+  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), hd = C / heads;
+  auto qkv_t = qkv.forward(x).reshape({B, H * W, 3, heads, hd}).permute({2, 0, 3, 1, 4}).reshape({3, B * heads, H * W, hd});
+  auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
+  auto attn = at::matmul(q * std::pow(double(hd), -0.5), k.transpose(-2, -1));
+  if (use_rel_pos) {
+    // Decomposed relative position terms use the unscaled q.
+    auto Rh = get_rel_pos(H, H, *rel_pos_h), Rw = get_rel_pos(W, W, *rel_pos_w);
+    auto r_q = q.reshape({B * heads, H, W, hd});
+    auto rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, Rh});
+    auto rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, Rw});
+    attn = (attn.view({B * heads, H, W, H, W}) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({B * heads, H * W, H * W});
+  }
+  attn = at::softmax(attn, -1);
+  auto out = at::matmul(attn, v).view({B, heads, H, W, hd}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
+  return proj.forward(out);
+}
+
+SamBlock::SamBlock(const SamConfig& c, int window_size)
+    : window(window_size),
+      norm1(*this, "norm1", c.encoder_embed_dim, c.encoder_layer_norm_eps),
+      norm2(*this, "norm2", c.encoder_embed_dim, c.encoder_layer_norm_eps),
+      attn(c, window_size > 0 ? window_size : c.embedding_size()),
+      lin1(*this, "mlp.lin1", c.encoder_embed_dim, int64_t(c.encoder_embed_dim * c.encoder_mlp_ratio)),
+      lin2(*this, "mlp.lin2", int64_t(c.encoder_embed_dim * c.encoder_mlp_ratio), c.encoder_embed_dim) {
+  child("attn", attn);
+}
+
+torch::Tensor SamBlock::forward(const torch::Tensor& x) const {
+  auto h = norm1.forward(x);
+  const int64_t B = h.size(0), H = h.size(1), W = h.size(2), C = h.size(3);
+  if (window > 0) {
+    // Zero-pad after norm1 to a multiple of the window; padded tokens stay in as keys.
+    const int64_t ws = window, ph = (ws - H % ws) % ws, pw = (ws - W % ws) % ws;
+    if (ph || pw) h = at::constant_pad_nd(h, {0, 0, 0, pw, 0, ph});
+    const int64_t Hp = H + ph, Wp = W + pw;
+    h = h.view({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
+    h = attn.forward(h);
+    h = h.view({B, Hp / ws, Wp / ws, ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, C});
+    if (ph || pw) h = h.narrow(1, 0, H).narrow(2, 0, W);
+  } else {
+    h = attn.forward(h);
+  }
+  auto r = x + h;
+  return r + lin2.forward(at::gelu(lin1.forward(norm2.forward(r))));
+}
+
+SamImageEncoder::SamImageEncoder(const SamConfig& c)
+    : cfg_(c),
+      patch_embed_(*this, "patch_embed.proj", 3, c.encoder_embed_dim, c.patch_size, c.patch_size, 0, true),
+      pos_embed_(param("pos_embed", {1, c.embedding_size(), c.embedding_size(), c.encoder_embed_dim})),
+      neck0_(*this, "neck.0", c.encoder_embed_dim, c.prompt_embed_dim, 1, 1, 0, false),
+      neck1_(*this, "neck.1", c.prompt_embed_dim, 1e-6),
+      neck2_(*this, "neck.2", c.prompt_embed_dim, c.prompt_embed_dim, 3, 1, 1, false),
+      neck3_(*this, "neck.3", c.prompt_embed_dim, 1e-6) {
+  for (int i = 0; i < c.encoder_depth; ++i) {
+    bool global = std::find(c.encoder_global_attn_indexes.begin(), c.encoder_global_attn_indexes.end(), i) !=
+                  c.encoder_global_attn_indexes.end();
+    blocks_.push_back(std::make_unique<SamBlock>(c, global ? 0 : c.window_size));
+    child("blocks." + std::to_string(i), *blocks_.back());
+  }
+}
+
+torch::Tensor SamImageEncoder::forward(const torch::Tensor& x0) const {
+  auto x = patch_embed_.forward(x0.to(pos_embed_.scalar_type())).permute({0, 2, 3, 1});
+  x = x + pos_embed_;
+  for (auto& b : blocks_) x = b->forward(x);
+  x = x.permute({0, 3, 1, 2});
+  return neck3_.forward(neck2_.forward(neck1_.forward(neck0_.forward(x))));
+}
+
+}  // namespace reasonseg

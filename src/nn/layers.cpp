@@ -1,0 +1,98 @@
+#include "nn/layers.hpp"
+
+#include <ATen/ATen.h>
+
+namespace reasonseg {
+
+#define RS_PARAM(name, ...) ModuleChildHelper::param(*this, name, {__VA_ARGS__})
+
+Linear::Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool has_bias)
+    : weight(RS_PARAM("weight", out, in)) {
+  if (has_bias) bias = &RS_PARAM("bias", out);
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor Linear::forward(const torch::Tensor& x) const {
+  return bias ? at::linear(x, weight, *bias) : at::linear(x, weight);
+}
+
+LayerNorm::LayerNorm(Module& parent, const std::string& name, int64_t d, double e)
+    : weight(RS_PARAM("weight", d)), bias(RS_PARAM("bias", d)), dim(d), eps(e) {
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor LayerNorm::forward(const torch::Tensor& x) const {
+  return at::layer_norm(x, {dim}, weight, bias, eps);
+}
+
+LayerNorm2d::LayerNorm2d(Module& parent, const std::string& name, int64_t c, double e)
+    : weight(RS_PARAM("weight", c)), bias(RS_PARAM("bias", c)), eps(e) {
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor LayerNorm2d::forward(const torch::Tensor& x) const {
+  auto u = x.mean(1, true);
+  auto d = x - u;
+  auto s = d.pow(2).mean(1, true);
+  auto y = d / (s + eps).sqrt();
+  return weight.view({1, -1, 1, 1}) * y + bias.view({1, -1, 1, 1});
+}
+
+RMSNorm::RMSNorm(Module& parent, const std::string& name, int64_t d, double e)
+    : weight(RS_PARAM("weight", d)), eps(e) {
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor RMSNorm::forward(const torch::Tensor& x) const {
+  auto h = x.to(torch::kFloat32);
+  auto var = h.pow(2).mean(-1, true);
+  h = h * at::rsqrt(var + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+Conv2d::Conv2d(Module& parent, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t s, int64_t p,
+               bool has_bias)
+    : weight(RS_PARAM("weight", out, in, k, k)), stride(s), padding(p) {
+  if (has_bias) bias = &RS_PARAM("bias", out);
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor Conv2d::forward(const torch::Tensor& x) const {
+  return at::conv2d(x, weight, bias ? *bias : torch::Tensor(), {stride, stride}, {padding, padding});
+}
+
+ConvTranspose2d::ConvTranspose2d(Module& parent, const std::string& name, int64_t in, int64_t out, int64_t k,
+                                 int64_t s)
+    : weight(RS_PARAM("weight", in, out, k, k)), bias(RS_PARAM("bias", out)), stride(s) {
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor ConvTranspose2d::forward(const torch::Tensor& x) const {
+  if (x.is_cpu() && x.scalar_type() != torch::kFloat32) {
+    auto y = at::conv_transpose2d(x.to(torch::kFloat32), weight.to(torch::kFloat32), bias.to(torch::kFloat32),
+                                  {stride, stride});
+    return y.to(x.scalar_type());
+  }
+  return at::conv_transpose2d(x, weight, bias, {stride, stride});
+}
+
+SamMLP::SamMLP(Module& parent, const std::string& name, int64_t in, int64_t hidden, int64_t out, int n) {
+  for (int i = 0; i < n; ++i)
+    layers.push_back(std::make_unique<Linear>(layers_holder, std::to_string(i), i == 0 ? in : hidden,
+                                              i == n - 1 ? out : hidden));
+  ModuleChildHelper::child(*this, "layers", layers_holder);
+  ModuleChildHelper::child(parent, name, *this);
+}
+
+torch::Tensor SamMLP::forward(torch::Tensor x) const {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    x = layers[i]->forward(x);
+    if (i + 1 < layers.size()) x = at::relu(x);
+  }
+  return x;
+}
+
+torch::Tensor quick_gelu(const torch::Tensor& x) { return x * at::sigmoid(x * 1.702); }
+
+
+}  // namespace reasonseg

@@ -1,0 +1,95 @@
+#include "nn/module.hpp"
+
+#include <torch/torch.h>
+
+#include <map>
+
+#include "io/checkpoint.hpp"
+#include "util/error.hpp"
+
+namespace reasonseg {
+
+torch::Tensor& Module::param(const std::string& name, std::vector<int64_t> shape) {
+  params_.push_back(Spec{name, std::move(shape), torch::Tensor()});
+  return params_.back().value;
+}
+
+void Module::child(const std::string& name, Module& m) { children_.push_back({name, &m}); }
+
+void Module::collect(const std::string& prefix, std::vector<Slot>& out) {
+  for (auto& p : params_) out.push_back(Slot{prefix + p.name, p.shape, &p.value});
+  for (auto& [name, m] : children_) m->collect(prefix + name + ".", out);
+}
+
+void load_module(Module& root, const std::string& prefix, const TensorSource& src, const LoadSettings& s) {
+  std::vector<Module::Slot> slots;
+  root.collect(prefix, slots);
+  std::map<std::string, std::vector<Module::Slot*>> by_file;
+  for (auto& slot : slots) {
+    if (!src.contains(slot.key)) {
+      auto files = src.files();
+      fail(files.size() == 1 ? files[0] : files.empty() ? std::string("checkpoint") : files[0] + " (and other shards)",
+           ": tensor '", slot.key, "' is missing");
+    }
+    by_file[src.file_of(slot.key)].push_back(&slot);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [file, file_slots] : by_file) {
+    auto tensors = src.read_file(file);
+    for (auto* slot : file_slots) {
+      torch::Tensor t = tensors.at(slot->key);
+      if (t.sizes().vec() != slot->shape)
+        fail(file, ": tensor '", slot->key, "' has shape ", shape_str(t.sizes().vec()), " but the config needs ",
+             shape_str(slot->shape));
+      if (!t.is_floating_point()) fail(file, ": tensor '", slot->key, "' is not a floating-point tensor");
+      int64_t bytes = t.numel() * t.element_size();
+      if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous())
+        t = t.to(s.device, s.dtype, /*non_blocking=*/false, /*copy=*/false).contiguous();
+      *slot->value = t;
+      if (s.on_bytes) s.on_bytes(bytes);
+    }
+  }
+}
+
+void randomize_module(Module& root, const LoadSettings& s, uint64_t seed) {
+  std::vector<Module::Slot> slots;
+  root.collect("", slots);
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& slot : slots) {
+    const std::string& k = slot.key;
+    auto opts = torch::TensorOptions().dtype(s.dtype).device(s.device);
+    bool norm_weight = (k.find("norm") != std::string::npos || k.find("layrnorm") != std::string::npos ||
+                        k.find("output_upscaling.1.") != std::string::npos) &&
+                       k.size() > 7 && k.compare(k.size() - 7, 7, ".weight") == 0;
+    torch::Tensor t;
+    if (norm_weight) {
+      t = torch::ones(slot.shape, opts);
+    } else {
+      // Draw in chunks in the target dtype: no fp32 copy of a whole 7B matrix at once.
+      t = torch::empty(slot.shape, opts);
+      auto flat = t.view({-1});
+      const int64_t chunk = 1 << 24;
+      for (int64_t i = 0; i < flat.numel(); i += chunk) {
+        int64_t n = std::min(chunk, flat.numel() - i);
+        flat.narrow(0, i, n).copy_(at::normal(0.0, 0.02, {n}, gen, torch::TensorOptions().dtype(torch::kFloat32)));
+      }
+    }
+    *slot.value = t;
+    if (s.on_bytes) s.on_bytes(t.numel() * t.element_size());
+  }
+}
+
+int64_t module_bytes(Module& root, torch::ScalarType dtype) {
+  std::vector<Module::Slot> slots;
+  root.collect("", slots);
+  int64_t n = 0;
+  for (auto& s : slots) {
+    int64_t e = 1;
+    for (auto d : s.shape) e *= d;
+    n += e * int64_t(c10::elementSize(dtype));
+  }
+  return n;
+}
+
+}  // namespace reasonseg

@@ -1,0 +1,79 @@
+// A minimal module tree whose tensor names are the checkpoint keys, so loading is generic.
+#pragma once
+#include <torch/types.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace reasonseg {
+
+class TensorSource;
+class ProgressBar;
+
+// Base of every sub-model. A module declares the checkpoint tensors it reads (`param`) and
+// its sub-modules (`child`); the full key of a tensor is the dotted path from the root.
+// Modules are neither copied nor moved: children are registered by address.
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  struct Slot {
+    std::string key;
+    std::vector<int64_t> shape;
+    torch::Tensor* value;
+  };
+  // Appends every declared tensor under `prefix` (e.g. "model.layers.0.") to `out`.
+  void collect(const std::string& prefix, std::vector<Slot>& out);
+
+ protected:
+  // Declares tensor `name` of `shape`; it is filled by load_module.
+  torch::Tensor& param(const std::string& name, std::vector<int64_t> shape);
+  // Registers a member sub-module; `name` may contain dots ("model.visual_model").
+  void child(const std::string& name, Module& m);
+
+ private:
+  struct Spec {
+    std::string name;
+    std::vector<int64_t> shape;
+    torch::Tensor value;
+  };
+  std::deque<Spec> params_;
+  std::vector<std::pair<std::string, Module*>> children_;
+  friend class ModuleChildHelper;
+};
+
+// Declares tensors and children on another module: for composite sub-models (Llama, Projector)
+// whose tensors sit at their owner's prefix, and for the layer constructors.
+class ModuleChildHelper {
+ public:
+  static torch::Tensor& param(Module& m, const std::string& name, std::vector<int64_t> shape) {
+    return m.param(name, std::move(shape));
+  }
+  static void child(Module& parent, const std::string& name, Module& c) { parent.child(name, c); }
+};
+
+struct LoadSettings {
+  torch::ScalarType dtype = torch::kFloat32;
+  torch::Device device = torch::kCPU;
+  // Called with the number of bytes of each tensor read (for progress bars).
+  std::function<void(int64_t)> on_bytes;
+};
+
+// Fills every tensor of `root` from `src` (key = prefix + path), converting to the run dtype
+// and device; reads one file at a time. CPU tensors whose dtype already matches stay views of
+// the memory-mapped file. Missing keys and wrong shapes throw naming file and key.
+void load_module(Module& root, const std::string& prefix, const TensorSource& src, const LoadSettings& s);
+
+// Fills every tensor of `root` with deterministic random values (norm weights 1, biases and
+// other 1-D tensors small) so full-size models can be run without their weights.
+void randomize_module(Module& root, const LoadSettings& s, uint64_t seed);
+
+// Total bytes the module's tensors occupy in `dtype`.
+int64_t module_bytes(Module& root, torch::ScalarType dtype);
+
+}  // namespace reasonseg

@@ -1,0 +1,34 @@
+#include "reasonseg/options.hpp"
+
+#include "util/error.hpp"
+
+namespace reasonseg {
+
+Device parse_device(const std::string& s) {
+  if (s == "auto") return Device::Auto;
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda" || s == "gpu") return Device::CUDA;
+  fail("--device: '", s, "' is not one of auto, cpu, cuda");
+}
+
+DType parse_dtype(const std::string& s) {
+  if (s == "auto") return DType::Auto;
+  if (s == "fp32" || s == "float32") return DType::Float32;
+  if (s == "bf16" || s == "bfloat16") return DType::BFloat16;
+  if (s == "fp16" || s == "float16") return DType::Float16;
+  fail("--dtype: '", s, "' is not one of auto, fp32, bf16, fp16");
+}
+
+std::string to_string(Device d) { return d == Device::Auto ? "auto" : d == Device::CPU ? "cpu" : "cuda"; }
+
+std::string to_string(DType d) {
+  switch (d) {
+    case DType::Auto: return "auto";
+    case DType::Float32: return "fp32";
+    case DType::BFloat16: return "bf16";
+    case DType::Float16: return "fp16";
+  }
+  return "?";
+}
+
+}  // namespace reasonseg

@@ -1,0 +1,51 @@
+#include "fixture.hpp"
+
+#include <fstream>
+
+#include "io/safetensors.hpp"
+
+namespace rstest {
+
+std::string data_dir() { return REASONSEG_TEST_DATA; }
+std::string model_dir() { return std::string(REASONSEG_MODELS_DIR) + "/tiny-lisa-a"; }
+std::string case_dir(const std::string& name) { return data_dir() + "/tiny-lisa-a/cases/" + name; }
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  return nlohmann::json::parse(in);
+}
+
+std::map<std::string, torch::Tensor> read_tensors(const std::string& path) {
+  reasonseg::SafetensorsFile f(path);
+  std::map<std::string, torch::Tensor> out;
+  for (auto& t : f.tensors()) out[t.key] = f.view(t).clone();
+  return out;
+}
+
+Closeness compare(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol) {
+  Closeness c;
+  if (actual.sizes() != expected.sizes()) {
+    c.shape_ok = false;
+    return c;
+  }
+  auto a = actual.to(torch::kFloat64), b = expected.to(torch::kFloat64);
+  // NaN matches NaN only (the fixture stores NaN where a value does not exist).
+  auto both_nan = a.isnan() & b.isnan();
+  auto diff = (a - b).abs().masked_fill(both_nan, 0.0);
+  c.numel = diff.numel();
+  c.violations = (diff > (atol + rtol * b.abs())).sum().item<int64_t>();
+  if (c.numel) c.violations += (a.isnan() ^ b.isnan()).sum().item<int64_t>();
+  c.max_abs = c.numel ? diff.nan_to_num(1e300).max().item<double>() : 0.0;
+  return c;
+}
+
+torch::Tensor summarize(const torch::Tensor& full, const std::string& kind) {
+  using torch::indexing::Slice;
+  if (kind == "rowsum") return full.sum(-1);
+  if (kind == "colsum") return full.sum(-2);
+  int64_t k = std::stoi(kind.substr(3));
+  return full.index({"...", Slice(0, torch::indexing::None, k), Slice(0, torch::indexing::None, k)});
+}
+
+}  // namespace rstest

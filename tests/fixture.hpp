@@ -1,0 +1,28 @@
+// Helpers to read the golden fixtures (copied into tests/data) and compare tensors.
+#pragma once
+#include <torch/types.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace rstest {
+
+std::string data_dir();    // tests/data
+std::string model_dir();   // models/tiny-lisa-a (the bundled tiny model)
+std::string case_dir(const std::string& name);
+nlohmann::json read_json(const std::string& path);
+std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies
+
+struct Closeness {
+  double max_abs = 0;      // largest |a - b|
+  int64_t violations = 0;  // elements outside atol + rtol * |b|
+  int64_t numel = 0;
+  bool shape_ok = true;
+};
+Closeness compare(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol);
+
+// Summary `kind` ("sub4", "sub16", "rowsum", "colsum") of a full tensor, as the fixture computes it.
+torch::Tensor summarize(const torch::Tensor& full, const std::string& kind);
+
+}  // namespace rstest
