@@ -39,13 +39,6 @@ bool cpu_has_native_bf16() {
   return false;
 }
 
-// Added tokens of the released checkpoints that the presets imitate.
-std::map<std::string, int> preset_added_tokens(const LisaConfig& c) {
-  if (c.llm.vocab_size == 32004)
-    return {{"<im_patch>", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}, {"[SEG]", 32003}};
-  return {{"[SEG]", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}};
-}
-
 }  // namespace
 
 // ---- per-image state ------------------------------------------------------------------------

@@ -255,4 +255,10 @@ LisaConfig preset_config(const std::string& name) {
 
 std::vector<std::string> preset_names() { return {"lisa-7b", "lisa-13b", "mid"}; }
 
+std::map<std::string, int> preset_added_tokens(const LisaConfig& c) {
+  if (c.llm.vocab_size == 32004)
+    return {{"<im_patch>", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}, {"[SEG]", 32003}};
+  return {{"[SEG]", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}};
+}
+
 }  // namespace reasonseg

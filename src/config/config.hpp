@@ -1,6 +1,7 @@
 // Model configuration read from LISA's config.json, the CLIP tower's config and built-in presets.
 #pragma once
 #include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -108,5 +109,8 @@ void read_clip_tower_config(const std::string& tower_dir, LisaConfig& cfg);
 // Built-in full-size configurations: "lisa-7b", "lisa-13b" (and "tiny" for quick tests).
 LisaConfig preset_config(const std::string& name);
 std::vector<std::string> preset_names();
+// Added tokens of the released checkpoint a preset imitates (LISA-7B-v1: [SEG] = 32003;
+// LISA-13B-llama2-v1: [SEG] = 32000).
+std::map<std::string, int> preset_added_tokens(const LisaConfig& c);
 
 }  // namespace reasonseg

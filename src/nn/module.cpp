@@ -42,13 +42,30 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
         fail(file, ": tensor '", slot->key, "' has shape ", shape_str(t.sizes().vec()), " but the config needs ",
              shape_str(slot->shape));
       if (!t.is_floating_point()) fail(file, ": tensor '", slot->key, "' is not a floating-point tensor");
-      int64_t bytes = t.numel() * t.element_size();
       if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous())
         t = t.to(s.device, s.dtype, /*non_blocking=*/false, /*copy=*/false).contiguous();
       *slot->value = t;
-      if (s.on_bytes) s.on_bytes(bytes);
+      if (s.on_bytes) s.on_bytes(t.numel() * t.element_size());
     }
   }
+}
+
+torch::Tensor random_tensor(const Module::Slot& slot, torch::ScalarType dtype, torch::Device device, at::Generator& gen) {
+  const std::string& k = slot.key;
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  bool norm_weight = (k.find("norm") != std::string::npos || k.find("layrnorm") != std::string::npos ||
+                      k.find("output_upscaling.1.") != std::string::npos) &&
+                     k.size() > 7 && k.compare(k.size() - 7, 7, ".weight") == 0;
+  if (norm_weight) return torch::ones(slot.shape, opts);
+  // Drawn in chunks in the target dtype: no fp32 copy of a whole 7B matrix at once.
+  auto t = torch::empty(slot.shape, opts);
+  auto flat = t.view({-1});
+  const int64_t chunk = 1 << 24;
+  for (int64_t i = 0; i < flat.numel(); i += chunk) {
+    int64_t n = std::min(chunk, flat.numel() - i);
+    flat.narrow(0, i, n).copy_(at::normal(0.0, 0.02, {n}, gen, torch::TensorOptions().dtype(torch::kFloat32)));
+  }
+  return t;
 }
 
 void randomize_module(Module& root, const LoadSettings& s, uint64_t seed) {
@@ -57,26 +74,8 @@ void randomize_module(Module& root, const LoadSettings& s, uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
   for (auto& slot : slots) {
-    const std::string& k = slot.key;
-    auto opts = torch::TensorOptions().dtype(s.dtype).device(s.device);
-    bool norm_weight = (k.find("norm") != std::string::npos || k.find("layrnorm") != std::string::npos ||
-                        k.find("output_upscaling.1.") != std::string::npos) &&
-                       k.size() > 7 && k.compare(k.size() - 7, 7, ".weight") == 0;
-    torch::Tensor t;
-    if (norm_weight) {
-      t = torch::ones(slot.shape, opts);
-    } else {
-      // Draw in chunks in the target dtype: no fp32 copy of a whole 7B matrix at once.
-      t = torch::empty(slot.shape, opts);
-      auto flat = t.view({-1});
-      const int64_t chunk = 1 << 24;
-      for (int64_t i = 0; i < flat.numel(); i += chunk) {
-        int64_t n = std::min(chunk, flat.numel() - i);
-        flat.narrow(0, i, n).copy_(at::normal(0.0, 0.02, {n}, gen, torch::TensorOptions().dtype(torch::kFloat32)));
-      }
-    }
-    *slot.value = t;
-    if (s.on_bytes) s.on_bytes(t.numel() * t.element_size());
+    *slot.value = random_tensor(slot, s.dtype, s.device, gen);
+    if (s.on_bytes) s.on_bytes(slot.value->numel() * slot.value->element_size());
   }
 }
 

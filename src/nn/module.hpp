@@ -1,5 +1,6 @@
 // A minimal module tree whose tensor names are the checkpoint keys, so loading is generic.
 #pragma once
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <deque>
@@ -72,6 +73,9 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
 // Fills every tensor of `root` with deterministic random values (norm weights 1, biases and
 // other 1-D tensors small) so full-size models can be run without their weights.
 void randomize_module(Module& root, const LoadSettings& s, uint64_t seed);
+
+// One deterministic random tensor for a slot (normal(0, 0.02); ones for norm weights).
+torch::Tensor random_tensor(const Module::Slot& slot, torch::ScalarType dtype, torch::Device device, at::Generator& gen);
 
 // Total bytes the module's tensors occupy in `dtype`.
 int64_t module_bytes(Module& root, torch::ScalarType dtype);

@@ -1,0 +1,183 @@
+// reasonseg bench: per-stage timings of a first query on a new image and a follow-up question.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "reasonseg/segmenter.hpp"
+#include "util/error.hpp"
+
+namespace reasonseg::cli {
+
+cv::Mat read_image(const std::string& path);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Read bandwidth of this machine as LibTorch sees it: best of several full passes that sum
+// a buffer much larger than the caches.
+double measure_read_bandwidth_gbs() {
+  auto buf = at::ones({int64_t(1) << 28}, at::kFloat);  // 1 GiB
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = Clock::now();
+    volatile float s = buf.sum().item<float>();
+    (void)s;
+    double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, double(buf.numel() * 4) / sec / 1e9);
+  }
+  return best;
+}
+
+struct Query {
+  double total_ms = 0;
+  std::map<std::string, double> stages;
+  std::vector<int64_t> ids;
+  bool masks_via_point = false;
+};
+
+// One query; when the answer has no [SEG] (random weights rarely emit one), the mask stages are
+// timed with a point prompt on the same image so every stage is measured.
+Query run_query(const ReasoningSegmenter& seg, ImageContext& ctx, const std::string& prompt, int new_tokens) {
+  QueryOptions q;
+  q.max_new_tokens = new_tokens;
+  q.ignore_eos = true;
+  auto t0 = Clock::now();
+  SegmentResult r = seg.segment(ctx, prompt, q);
+  Query out;
+  out.stages = r.timings_ms;
+  out.ids = r.output_ids;
+  if (r.masks.empty()) {
+    SegmentResult p = seg.segment_prompts(ctx, {PointPrompt{ctx.width() / 2.0f, ctx.height() / 2.0f, 1}});
+    for (auto& [k, v] : p.timings_ms) out.stages[k] += v;
+    out.masks_via_point = true;
+  }
+  out.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  auto value_opts = kModelOptions;
+  for (auto o : {"image", "prompt", "followup", "runs", "warmup", "new-tokens", "json"}) value_opts.insert(o);
+  Args a(argc, argv, 2, value_opts, {"help", "quiet"});
+  if (a.has("help")) {
+    std::puts(
+        "reasonseg bench (--model DIR [--vision-tower DIR] | --random-weights lisa-7b|lisa-13b|mid)\n"
+        "                [--image FILE] [--prompt TEXT] [--followup TEXT] [--device D] [--dtype T] [--threads N]\n"
+        "                [--runs N (3)] [--warmup N (1)] [--new-tokens N (16)] [--json FILE]\n"
+        "Each run: a first query on a freshly encoded image, then a follow-up question on the same image\n"
+        "(CLIP and SAM encodings and the prompt-prefix KV cache reused). Exactly --new-tokens tokens are\n"
+        "decoded per query (EOS ignored). Reports medians and min/max per stage, tokens/s and decode\n"
+        "bandwidth (weight bytes per token / time per token) against the read bandwidth measured here.");
+    return 0;
+  }
+  SegmenterOptions opt = segmenter_options(a);
+  opt.max_new_tokens = a.get_int("new-tokens", 16);
+  const int runs = a.get_int("runs", 3), warmup = a.get_int("warmup", 1), new_tokens = opt.max_new_tokens;
+  if (runs < 1) fail("--runs must be >= 1");
+  cv::Mat image = read_image(a.get("image", std::string(REASONSEG_EXAMPLE_IMAGE)));
+  const std::string prompt = a.get("prompt", "What is the dog in this image? Please output segmentation mask.");
+  const std::string followup = a.get("followup", "Where would the dog sleep? Please output segmentation mask.");
+
+  auto t_load = Clock::now();
+  ReasoningSegmenter seg(opt);
+  double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  const double bw = measure_read_bandwidth_gbs();
+
+  std::vector<Query> firsts, follows;
+  for (int i = 0; i < warmup + runs; ++i) {
+    auto ctx = seg.encode_image(image, ColorOrder::BGR);
+    Query f = run_query(seg, ctx, prompt, new_tokens);
+    Query u = run_query(seg, ctx, followup, new_tokens);
+    if (i >= warmup) firsts.push_back(f), follows.push_back(u);
+    if (!a.has("quiet"))
+      std::fprintf(stderr, "run %d%s: first %.0f ms, follow-up %.0f ms\n", i + 1, i < warmup ? " (warm-up)" : "",
+                   f.total_ms, u.total_ms);
+  }
+  auto stage_medians = [](const std::vector<Query>& qs) {
+    std::map<std::string, std::vector<double>> all;
+    for (auto& q : qs)
+      for (auto& [k, v] : q.stages) all[k].push_back(v);
+    nlohmann::json med, spread;
+    for (auto& [k, v] : all) {
+      med[k] = median(v);
+      spread[k] = {*std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end())};
+    }
+    for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess"})
+      if (!med.contains(k)) med[k] = 0.0;
+    return std::make_pair(med, spread);
+  };
+  auto [fmed, fspread] = stage_medians(firsts);
+  auto [umed, uspread] = stage_medians(follows);
+  std::vector<double> ft, ut, per_token;
+  for (auto& q : firsts) {
+    ft.push_back(q.total_ms);
+    double steps = q.stages.at("decode_tokens") - 1;  // the first token comes from the prefill logits
+    if (steps > 0) per_token.push_back(q.stages.at("decode") / steps);
+  }
+  for (auto& q : follows) ut.push_back(q.total_ms);
+  const double ms_per_token = median(per_token);
+  const double tok_s = ms_per_token > 0 ? 1000.0 / ms_per_token : 0;
+  const double bytes_per_token = double(seg.decode_weight_bytes());
+  const double decode_gbs = ms_per_token > 0 ? bytes_per_token / (ms_per_token / 1000.0) / 1e9 : 0;
+
+  nlohmann::json j = {
+      {"model", opt.random_weights.empty() ? opt.model_dir : "random:" + opt.random_weights},
+      {"device", to_string(seg.device())},
+      {"dtype", to_string(seg.dtype())},
+      {"threads", at::get_num_threads()},
+      {"runs", runs},
+      {"new_tokens", new_tokens},
+      {"load_s", load_s},
+      {"weight_bytes", seg.weight_bytes()},
+      {"first_query_ms", median(ft)},
+      {"followup_query_ms", median(ut)},
+      {"first_query_ms_range", {*std::min_element(ft.begin(), ft.end()), *std::max_element(ft.begin(), ft.end())}},
+      {"followup_query_ms_range", {*std::min_element(ut.begin(), ut.end()), *std::max_element(ut.begin(), ut.end())}},
+      {"stages_ms", fmed},
+      {"stages_ms_range", fspread},
+      {"followup_stages_ms", umed},
+      {"followup_stages_ms_range", uspread},
+      {"decode_ms_per_token", ms_per_token},
+      {"decode_tokens_per_s", tok_s},
+      {"decode_weight_bytes_per_token", bytes_per_token},
+      {"decode_bandwidth_gbs", decode_gbs},
+      {"measured_bandwidth_gbs", bw},
+      {"decode_bandwidth_fraction", bw > 0 ? decode_gbs / bw : 0},
+      {"mask_stages_via_point_prompt", firsts[0].masks_via_point},
+      {"generated_ids", firsts[0].ids}};
+  if (a.has("json")) {
+    std::ofstream f(a.get("json"));
+    if (!f) fail(a.get("json"), ": cannot write");
+    f << j.dump(2) << "\n";
+  }
+  std::printf("%-14s %12s %12s\n", "stage (ms)", "first", "follow-up");
+  for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess", "total"})
+    std::printf("%-14s %12.1f %12.1f\n", k, fmed.value(k, 0.0), umed.value(k, 0.0));
+  std::printf("query          %12.1f %12.1f\n", median(ft), median(ut));
+  std::printf("decode: %.2f tok/s, %.1f ms/token, %.2f GB/s of weights = %.0f%% of measured %.2f GB/s\n", tok_s,
+              ms_per_token, decode_gbs, bw > 0 ? 100 * decode_gbs / bw : 0.0, bw);
+  std::printf("load %.2f s, weights %.2f GB (%s, %s, %d threads)\n", load_s, seg.weight_bytes() / 1e9,
+              to_string(seg.device()).c_str(), to_string(seg.dtype()).c_str(), at::get_num_threads());
+  return 0;
+}
+
+}  // namespace reasonseg::cli

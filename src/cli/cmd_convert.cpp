@@ -1,0 +1,172 @@
+// reasonseg convert: re-shard a checkpoint as safetensors or torch.save .bin, or write a
+// full-size random checkpoint in the release layout (bf16 LLaMA, fp32 SAM + text_hidden_fcs).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
+#include "io/torch_bin.hpp"
+#include "models/lisa_model.hpp"
+#include "util/error.hpp"
+#include "util/progress.hpp"
+
+namespace fs = std::filesystem;
+
+namespace reasonseg::cli {
+
+namespace {
+
+// Collects tensors into shards of at most `limit` bytes and writes them with an index.
+class ShardWriter {
+ public:
+  ShardWriter(std::string dir, std::string format, int64_t limit) : dir_(std::move(dir)), format_(std::move(format)), limit_(limit) {}
+  void add(const std::string& key, torch::Tensor t) {
+    int64_t n = t.numel() * t.element_size();
+    if (!cur_.empty() && cur_bytes_ + n > limit_) flush();
+    cur_.emplace_back(key, std::move(t));
+    cur_bytes_ += n;
+    total_ += n;
+  }
+  void finish() {
+    flush();
+    // Rename shards to the HF pattern now that the count is known; write the index.
+    const bool st = format_ == "safetensors";
+    const std::string stem = st ? "model" : "pytorch_model", ext = st ? ".safetensors" : ".bin";
+    nlohmann::json wm = nlohmann::json::object();
+    char buf[64];
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu", i + 1, shards_.size());
+      std::string name = shards_.size() == 1 ? stem + ext : stem + buf + ext;
+      fs::rename(shards_[i].first, fs::path(dir_) / name);
+      for (auto& k : shards_[i].second) wm[k] = name;
+    }
+    if (shards_.size() > 1) {
+      nlohmann::json idx = {{"metadata", {{"total_size", total_}}}, {"weight_map", wm}};
+      std::ofstream(fs::path(dir_) / (stem + ext + ".index.json")) << idx.dump(2) << "\n";
+    }
+  }
+
+ private:
+  void flush() {
+    if (cur_.empty()) return;
+    std::string tmp = (fs::path(dir_) / ("shard-" + std::to_string(shards_.size()) + ".tmp")).string();
+    std::vector<std::string> keys;
+    for (auto& [k, t] : cur_) keys.push_back(k);
+    if (format_ == "safetensors") {
+      std::map<std::string, torch::Tensor> m(cur_.begin(), cur_.end());
+      write_safetensors(tmp, m, {{"format", "pt"}});
+    } else {
+      write_torch_bin(tmp, cur_);
+    }
+    shards_.emplace_back(tmp, keys);
+    cur_.clear();
+    cur_bytes_ = 0;
+  }
+  std::string dir_, format_;
+  int64_t limit_, cur_bytes_ = 0, total_ = 0;
+  std::vector<std::pair<std::string, torch::Tensor>> cur_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> shards_;
+};
+
+nlohmann::json preset_config_json(const LisaConfig& c, const std::string& tower) {
+  return {{"architectures", {"LISAForCausalLM"}}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0},
+          {"hidden_act", "silu"}, {"hidden_size", c.llm.hidden_size}, {"intermediate_size", c.llm.intermediate_size},
+          {"max_position_embeddings", c.llm.max_position_embeddings}, {"mm_hidden_size", c.mm_hidden_size},
+          {"mm_use_im_start_end", true}, {"mm_vision_select_feature", "patch"}, {"mm_vision_select_layer", -2},
+          {"mm_vision_tower", tower}, {"vision_tower", tower}, {"model_type", "llava"},
+          {"num_attention_heads", c.llm.num_attention_heads}, {"num_hidden_layers", c.llm.num_hidden_layers},
+          {"num_key_value_heads", c.llm.num_key_value_heads}, {"out_dim", c.out_dim}, {"pretraining_tp", 1},
+          {"rms_norm_eps", c.llm.rms_norm_eps}, {"rope_scaling", nullptr}, {"tie_word_embeddings", false},
+          {"torch_dtype", "bfloat16"}, {"train_mask_decoder", true}, {"transformers_version", "4.31.0"},
+          {"tune_mm_mlp_adapter", false}, {"use_cache", false}, {"use_mm_proj", true},
+          {"vocab_size", c.llm.vocab_size}};
+}
+
+}  // namespace
+
+int cmd_convert(int argc, char** argv) {
+  Args a(argc, argv, 2, {"model", "random-weights", "out", "format", "shard-gb"}, {"help", "quiet"});
+  if (a.has("help")) {
+    std::puts(
+        "reasonseg convert (--model DIR | --random-weights lisa-7b|lisa-13b|mid) --out DIR\n"
+        "                  [--format safetensors|bin] [--shard-gb 10]\n"
+        "Re-shards a checkpoint (tensors keep their dtypes; other files and sub-directories are copied), or\n"
+        "writes a random checkpoint of a preset in the released layout: bf16 LLaMA and projector, fp32 SAM\n"
+        "and text_hidden_fcs, no vision-tower keys, plus a random CLIP tower directory and a config.");
+    return 0;
+  }
+  const std::string out = a.require("out"), format = a.get("format", "safetensors");
+  if (format != "safetensors" && format != "bin") fail("--format: '", format, "' is not safetensors or bin");
+  const int64_t limit = int64_t(a.get_double("shard-gb", 10.0) * 1e9);
+  if (limit <= 0) fail("--shard-gb must be positive");
+  if (a.has("model") == a.has("random-weights")) fail("convert: give exactly one of --model DIR or --random-weights PRESET");
+  fs::create_directories(out);
+  ShardWriter w(out, format, limit);
+  if (a.has("model")) {
+    const std::string dir = a.get("model");
+    auto src = TensorSource::open_dir(dir);
+    ProgressBar bar("convert", int64_t(src.total_file_bytes()), true, !a.has("quiet"));
+    for (auto& f : src.files())
+      for (auto& [k, t] : src.read_file(f)) {
+        bar.advance(t.numel() * t.element_size());
+        w.add(k, t);
+      }
+    w.finish();
+    bar.finish();
+    for (auto& e : fs::directory_iterator(dir)) {
+      auto name = e.path().filename().string();
+      bool weights = name.rfind("model", 0) == 0 || name.rfind("pytorch_model", 0) == 0;
+      if (weights) continue;
+      fs::copy(e.path(), fs::path(out) / name, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    }
+    return 0;
+  }
+  const std::string preset = a.get("random-weights");
+  LisaConfig cfg = preset_config(preset);
+  LisaModel model(cfg);
+  std::vector<Module::Slot> slots;
+  model.collect("", slots);
+  auto gen = at::detail::createCPUGenerator(1234);
+  int64_t total = 0;
+  for (auto& s : slots) {
+    int64_t n = 1;
+    for (auto d : s.shape) n *= d;
+    bool fp32 = s.key.rfind("model.visual_model.", 0) == 0 || s.key.rfind("model.text_hidden_fcs.", 0) == 0;
+    total += n * (fp32 ? 4 : 2);
+  }
+  {
+    ProgressBar bar("random " + preset, total, true, !a.has("quiet"));
+    for (auto& s : slots) {
+      bool fp32 = s.key.rfind("model.visual_model.", 0) == 0 || s.key.rfind("model.text_hidden_fcs.", 0) == 0;
+      auto t = random_tensor(s, fp32 ? torch::kFloat32 : torch::kBFloat16, torch::kCPU, gen);
+      bar.advance(t.numel() * t.element_size());
+      w.add(s.key, t);
+    }
+    w.finish();
+  }
+  // A random CLIP tower of the preset's size in its own HF-style directory.
+  const std::string tower = "clip-vit-random";
+  fs::create_directories(fs::path(out) / tower);
+  ClipVisionTower clip(cfg.vision, cfg.vision.num_hidden_layers);
+  std::vector<Module::Slot> cs;
+  clip.collect("vision_model.", cs);
+  std::map<std::string, torch::Tensor> ct;
+  for (auto& s : cs) ct[s.key] = random_tensor(s, torch::kFloat32, torch::kCPU, gen);
+  write_safetensors((fs::path(out) / tower / "model.safetensors").string(), ct, {{"format", "pt"}});
+  nlohmann::json vc = {{"model_type", "clip_vision_model"}, {"hidden_size", cfg.vision.hidden_size},
+                       {"intermediate_size", cfg.vision.intermediate_size}, {"num_hidden_layers", cfg.vision.num_hidden_layers},
+                       {"num_attention_heads", cfg.vision.num_attention_heads}, {"image_size", cfg.vision.image_size},
+                       {"patch_size", cfg.vision.patch_size}, {"hidden_act", "quick_gelu"}, {"layer_norm_eps", 1e-5}};
+  std::ofstream(fs::path(out) / tower / "config.json") << vc.dump(2) << "\n";
+  std::ofstream(fs::path(out) / "config.json") << preset_config_json(cfg, tower).dump(2) << "\n";
+  std::ofstream(fs::path(out) / "added_tokens.json") << nlohmann::json(preset_added_tokens(cfg)).dump(2) << "\n";
+  fs::copy_file(REASONSEG_DEFAULT_TOKENIZER_CLI, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing);
+  return 0;
+}
+
+}  // namespace reasonseg::cli

@@ -1,0 +1,164 @@
+// The public API: model/session split, KV-cache reuse, .bin checkpoints, prompts, bad input.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "fixture.hpp"
+#include "io/safetensors.hpp"
+#include "reasonseg/segmenter.hpp"
+
+namespace fs = std::filesystem;
+using namespace reasonseg;
+
+namespace {
+
+SegmenterOptions fp32_options(const std::string& dir) {
+  SegmenterOptions o;
+  o.model_dir = dir;
+  o.device = Device::CPU;
+  o.dtype = DType::Float32;
+  o.max_new_tokens = 32;
+  return o;
+}
+
+const ReasoningSegmenter& model() {
+  static ReasoningSegmenter seg(fp32_options(rstest::model_dir()));
+  return seg;
+}
+
+cv::Mat case_image(const std::string& file) { return cv::imread(rstest::data_dir() + "/tiny-lisa-a/images/" + file); }
+
+const char* kRectPrompt = "Please segment the red rectangle in this image.";
+
+std::string temp_copy_of_model(const std::string& tag) {
+  auto d = fs::temp_directory_path() / ("reasonseg_api_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::copy(rstest::model_dir(), d, fs::copy_options::recursive);
+  for (auto& e : fs::recursive_directory_iterator(d)) fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+  return d.string();
+}
+
+std::string load_error(const SegmenterOptions& o) {
+  try {
+    ReasoningSegmenter s(o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a follow-up question reuses the image and KV prefix and gives the same answer", "[api]") {
+  auto& seg = model();
+  auto ctx = seg.encode_image(case_image("a_dog.png"));
+  auto first = seg.segment(ctx, "What is the dog in this image? Please output segmentation mask.");
+  auto second = seg.segment(ctx, kRectPrompt);
+  auto fresh_ctx = seg.encode_image(case_image("a_dog.png"));
+  auto fresh = seg.segment(fresh_ctx, kRectPrompt);
+  REQUIRE(second.output_ids == fresh.output_ids);
+  REQUIRE(second.masks.size() == fresh.masks.size());
+  for (size_t i = 0; i < fresh.masks.size(); ++i) REQUIRE(cv::countNonZero(second.masks[i].mask != fresh.masks[i].mask) == 0);
+  // The follow-up neither re-encodes the image nor re-runs the shared prompt prefix.
+  REQUIRE(second.timings_ms.count("clip") == 0);
+  REQUIRE(second.timings_ms.at("prefill_tokens") < fresh.timings_ms.at("prefill_tokens") - 256);
+  REQUIRE(first.timings_ms.count("clip") == 1);
+}
+
+TEST_CASE("zero [SEG] is an explicit no-target result; masks carry score, area and box", "[api]") {
+  auto& seg = model();
+  auto dog = seg.segment(case_image("a_dog.png"), "What is the dog in this image? Please output segmentation mask.");
+  REQUIRE_FALSE(dog.has_target());
+  REQUIRE(dog.stopped_by == "max_new_tokens");
+  auto rect = seg.segment(case_image("a_rect.png"), kRectPrompt);
+  REQUIRE(rect.has_target());
+  REQUIRE(rect.stopped_by == "eos");
+  auto& m = rect.masks[0];
+  REQUIRE(m.mask.type() == CV_8U);
+  REQUIRE(m.mask.size() == cv::Size(331, 197));
+  REQUIRE(m.area == cv::countNonZero(m.mask));
+  REQUIRE(m.bbox == cv::boundingRect(m.mask));
+  REQUIRE(m.score == Approx(0.14174538850784302).margin(2e-4));
+  REQUIRE(rect.text.find("[SEG]") != std::string::npos);
+}
+
+TEST_CASE("the release-layout .bin checkpoint gives the same answer and masks", "[api]") {
+  ReasoningSegmenter bin(fp32_options(rstest::data_dir() + "/tiny-lisa-a-bin"));
+  auto a = bin.segment(case_image("a_rect.png"), kRectPrompt);
+  auto b = model().segment(case_image("a_rect.png"), kRectPrompt);
+  REQUIRE(a.output_ids == b.output_ids);
+  REQUIRE(a.masks.size() == 1);
+  REQUIRE(cv::countNonZero(a.masks[0].mask != b.masks[0].mask) == 0);
+}
+
+TEST_CASE("point and box prompts segment without the language model", "[api]") {
+  auto& seg = model();
+  auto ctx = seg.encode_image(case_image("a_truck.png"));
+  auto r = seg.segment_prompts(ctx, {PointPrompt{100, 80, 1}});
+  REQUIRE(r.masks.size() == 1);
+  REQUIRE(r.masks[0].mask.size() == cv::Size(256, 171));
+  BoxPrompt box{10, 10, 200, 150};
+  auto rb = seg.segment_prompts(ctx, {}, &box);
+  REQUIRE(rb.masks.size() == 1);
+  REQUIRE(cv::countNonZero(rb.masks[0].mask != r.masks[0].mask) > 0);  // the prompt matters
+  REQUIRE_THROWS_AS(seg.segment_prompts(ctx, {}), Error);
+}
+
+TEST_CASE("bad options and bad files are Errors that name the culprit", "[api]") {
+  SECTION("missing model directory") {
+    REQUIRE_THAT(load_error(fp32_options("/nonexistent/model")), Catch::Contains("/nonexistent/model"));
+  }
+  SECTION("broken config.json") {
+    auto d = temp_copy_of_model("json");
+    std::ofstream(d + "/config.json") << "{\"hidden_size\": 40,";
+    REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("config.json") && Catch::Contains("invalid JSON"));
+  }
+  SECTION("config sizes that do not match the weights") {
+    auto d = temp_copy_of_model("shape");
+    auto j = rstest::read_json(d + "/config.json");
+    j["intermediate_size"] = 100;
+    std::ofstream(d + "/config.json") << j.dump();
+    REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("mlp.gate_proj.weight") && Catch::Contains("shape"));
+  }
+  SECTION("a missing tensor") {
+    auto d = temp_copy_of_model("missing");
+    auto t = rstest::read_tensors(d + "/model.safetensors");
+    t.erase("model.norm.weight");
+    write_safetensors(d + "/model.safetensors", t);
+    REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("'model.norm.weight'") && Catch::Contains("missing"));
+  }
+  SECTION("a truncated weights file") {
+    auto d = temp_copy_of_model("trunc");
+    fs::resize_file(d + "/model.safetensors", fs::file_size(d + "/model.safetensors") - 1000);
+    REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("model.safetensors"));
+  }
+  SECTION("no CLIP tower anywhere") {
+    auto d = temp_copy_of_model("tower");
+    fs::remove_all(d + "/clip-vit-tiny-a");
+    auto t = rstest::read_tensors(d + "/model.safetensors");
+    for (auto it = t.begin(); it != t.end();) it = it->first.find("vision_tower") != std::string::npos ? t.erase(it) : std::next(it);
+    write_safetensors(d + "/model.safetensors", t);
+    REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("--vision-tower") && Catch::Contains("clip-vit-tiny-a"));
+  }
+  SECTION("bad option values") {
+    auto o = fp32_options(rstest::model_dir());
+    o.threads = -1;
+    REQUIRE_THAT(load_error(o), Catch::Contains("threads"));
+    REQUIRE_THROWS_WITH(parse_dtype("fp8"), Catch::Contains("fp8"));
+  }
+}
+
+TEST_CASE("bad queries are Errors, not crashes", "[api]") {
+  auto& seg = model();
+  REQUIRE_THROWS_WITH(seg.encode_image(cv::Mat()), Catch::Contains("empty"));
+  ImageContext empty;
+  REQUIRE_THROWS_AS(seg.segment(empty, "x"), Error);
+  auto ctx = seg.encode_image(case_image("a_dog.png"));
+  std::string huge;
+  for (int i = 0; i < 3000; ++i) huge += "dog ";
+  REQUIRE_THROWS_WITH(seg.segment(ctx, huge), Catch::Contains("context"));
+  // The context still works after a refused query.
+  REQUIRE_NOTHROW(seg.segment(ctx, "Where is it?", QueryOptions{2}));
+}

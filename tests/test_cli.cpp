@@ -1,0 +1,131 @@
+// The CLI end to end: segment (JSON, PNGs, overlay, tensor dump), tokenize, eval.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+
+#include "fixture.hpp"
+#include "synthetic.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int run(const std::string& args) {
+  std::string cmd = std::string(REASONSEG_CLI) + " " + args;
+  return std::system(cmd.c_str());
+}
+
+std::string tmp(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("reasonseg_cli_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return (d / name).string();
+}
+
+}  // namespace
+
+TEST_CASE("CLI segment: JSON, mask PNGs, overlay and the tensor dump match the reference", "[cli]") {
+  auto cj = rstest::read_json(rstest::case_dir("g1_one_seg_a_rect") + "/case.json");
+  auto exp = rstest::read_tensors(rstest::case_dir("g1_one_seg_a_rect") + "/expected.safetensors");
+  std::string img = rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png";
+  std::string args = "segment --quiet --model " + rstest::model_dir() + " --image " + img + " --prompt \"" +
+                     cj["instruction"].get<std::string>() + "\" --dtype fp32 --device cpu --max-new-tokens 32 --json " +
+                     tmp("g1.json") + " --out-mask " + tmp("g1_mask") + " --overlay " + tmp("g1_overlay.png") +
+                     " --dump-tensors " + tmp("g1.safetensors") + " > " + tmp("g1.out");
+  REQUIRE(run(args) == 0);
+  auto j = rstest::read_json(tmp("g1.json"));
+  REQUIRE(j["input_ids"] == cj["input_ids"]);
+  REQUIRE(j["output_ids"] == cj["generated_ids"]);
+  REQUIRE(j["masks"].size() == 1);
+  REQUIRE(j["masks"][0]["score"].get<double>() == Approx(cj["iou_predictions"][0].get<double>()).margin(2e-4));
+  for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess"}) REQUIRE(j["timings_ms"].contains(k));
+  cv::Mat mask = cv::imread(j["masks"][0]["file"].get<std::string>(), cv::IMREAD_GRAYSCALE);
+  REQUIRE(mask.size() == cv::Size(331, 197));
+  REQUIRE(cv::countNonZero(mask) == j["masks"][0]["area"].get<int>());
+  // The PNG equals the reference mask except where the reference logit is within 1e-3 of 0.
+  auto ref = exp.at("mask_binary")[0];
+  auto logits = exp.at("mask_logits")[0];
+  int bad = 0;
+  for (int y = 0; y < mask.rows; ++y)
+    for (int x = 0; x < mask.cols; ++x)
+      bad += (mask.at<uint8_t>(y, x) != 0) != (ref[y][x].item<uint8_t>() != 0) && std::abs(logits[y][x].item<float>()) >= 1e-3;
+  REQUIRE(bad == 0);
+  cv::Mat overlay = cv::imread(tmp("g1_overlay.png"));
+  REQUIRE(overlay.size() == cv::Size(331, 197));
+  auto dump = rstest::read_tensors(tmp("g1.safetensors"));
+  for (auto k : {"clip_pixel_values", "sam_input", "vision_tower_features", "mm_projector_out", "llm_inputs_embeds",
+                 "prefill_last_logits", "step_logits", "final_hidden_states", "seg_hidden_states", "seg_embeddings",
+                 "sam_image_embeddings", "sam_sparse_embeddings", "low_res_masks", "iou_predictions", "mask_logits",
+                 "mask_binary"})
+    REQUIRE(dump.count(k));
+  REQUIRE(dump["sam_input"].sizes() == torch::IntArrayRef({1, 3, 1024, 1024}));
+  REQUIRE(dump["step_logits"].sizes() == torch::IntArrayRef({24, 32003}));
+  REQUIRE(dump["final_hidden_states"].sizes() == exp.at("final_hidden_states").sizes());
+  REQUIRE(dump["mask_binary"].scalar_type() == torch::kUInt8);
+  auto r = rstest::compare(dump["final_hidden_states"], exp.at("final_hidden_states"), 2e-4, 1e-4);
+  REQUIRE(r.violations == 0);
+}
+
+TEST_CASE("CLI segment --answer runs the teacher-forced path", "[cli]") {
+  auto cj = rstest::read_json(rstest::case_dir("t1_tf_sure_a_truck") + "/case.json");
+  std::string args = "segment --quiet --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
+                     "/tiny-lisa-a/images/a_truck.png --prompt \"" + cj["question"].get<std::string>() +
+                     "\" --answer \"Sure, it is [SEG].\" --dtype fp32 --json " + tmp("t1.json") + " > /dev/null";
+  REQUIRE(run(args) == 0);
+  auto j = rstest::read_json(tmp("t1.json"));
+  REQUIRE(j["input_ids"] == cj["input_ids"]);
+  REQUIRE(j["stopped_by"] == "teacher_forced");
+  REQUIRE(j["masks"].size() == 1);
+  REQUIRE(j["masks"][0]["score"].get<double>() == Approx(cj["iou_predictions"][0].get<double>()).margin(2e-4));
+}
+
+TEST_CASE("CLI tokenize --chat --json gives the prompt and the reference ids", "[cli]") {
+  auto cj = rstest::read_json(rstest::case_dir("g2_two_seg_a_horn") + "/case.json");
+  REQUIRE(run("tokenize --model " + rstest::model_dir() + " --chat --json \"" + cj["instruction"].get<std::string>() +
+              "\" > " + tmp("tok.json")) == 0);
+  auto j = rstest::read_json(tmp("tok.json"));
+  REQUIRE(j["prompt"] == cj["prompt"]);
+  REQUIRE(j["ids"] == cj["input_ids"]);
+}
+
+TEST_CASE("CLI errors: clear message and non-zero exit", "[cli]") {
+  REQUIRE(run("segment --model /nonexistent --image x.png --prompt hi 2> " + tmp("err.txt")) != 0);
+  REQUIRE(run("segment --bogus 2> /dev/null") != 0);
+  REQUIRE(run("segment --model " + rstest::model_dir() + " --image /nonexistent.png --prompt hi 2> " + tmp("err2.txt")) != 0);
+  std::ifstream in(tmp("err2.txt"));
+  std::string msg((std::istreambuf_iterator<char>(in)), {});
+  REQUIRE(msg.find("/nonexistent.png") != std::string::npos);
+}
+
+TEST_CASE("CLI eval --pred-dir on a synthetic ReasonSeg split", "[cli][eval]") {
+  auto dir = rstest::make_synthetic_reasonseg("cli");
+  REQUIRE(run("eval --quiet --dataset " + dir + " --pred-dir " + dir + "/preds --json " + tmp("ev.json") + " --csv " +
+              tmp("ev.csv") + " > /dev/null 2>&1") == 0);
+  auto j = rstest::read_json(tmp("ev.json"));
+  REQUIRE(j["n"] == 4);
+  REQUIRE(j["failed"].size() == 3);
+  REQUIRE(j["missing_predictions"] == nlohmann::json::array({"c_empty"}));
+  double giou = (50.0 / (100 + 1e-5) + 50.0 / (50 + 1e-5) + 1.0 + 100.0 / (100 + 1e-5)) / (4 + 1e-5);
+  REQUIRE(j["giou"].get<double>() == Approx(giou).epsilon(1e-12));
+  REQUIRE(j["ciou"].get<double>() == Approx(200.0 / (250 + 1e-10)).epsilon(1e-12));
+  REQUIRE(j["acc_at_0.5"].get<double>() == Approx(0.75));
+  std::ifstream csv(tmp("ev.csv"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  REQUIRE(lines == 5);  // header + 4 scored samples
+}
+
+TEST_CASE("CLI eval --model teacher-forced scores the engine's masks", "[cli][eval]") {
+  auto dir = rstest::make_synthetic_reasonseg("model");
+  REQUIRE(run("eval --quiet --dataset " + dir + " --model " + rstest::model_dir() +
+              " --dtype fp32 --mode teacher-forced --limit 2 --save-masks " + tmp("evm") + " --json " + tmp("evm.json") +
+              " > /dev/null 2>&1") == 0);
+  auto j = rstest::read_json(tmp("evm.json"));
+  REQUIRE(j["n"] == 2);
+  REQUIRE(fs::exists(tmp("evm") + "/a_half.png"));
+  double g = j["giou"].get<double>();
+  REQUIRE(g >= 0.0);
+  REQUIRE(g <= 1.0);
+}
