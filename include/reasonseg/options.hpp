@@ -38,6 +38,10 @@ struct SegmenterOptions {
   bool allow_special_tokens_in_prompt = false;
   // Print a loading progress bar on stderr.
   bool progress = false;
+  // Process-wide tuning at construction: glibc keeps freed large blocks (mallopt
+  // M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB), and for fp32 on CPU OMP_WAIT_POLICY
+  // defaults to PASSIVE (OpenMP and OpenBLAS threads share the cores). Existing settings win.
+  bool tune_process = true;
 };
 
 // A point prompt in original-image pixel coordinates; label 1 = foreground, 0 = background.

@@ -24,11 +24,11 @@ torch::Tensor ClipEncoderLayer::forward(const torch::Tensor& x) const {
   auto q = (q_proj.forward(h) * std::pow(double(hd), -0.5)).view({B, L, H, hd}).transpose(1, 2);
   auto k = k_proj.forward(h).view({B, L, H, hd}).transpose(1, 2);
   auto v = v_proj.forward(h).view({B, L, H, hd}).transpose(1, 2);
-  auto w = at::softmax(at::matmul(q, k.transpose(-1, -2)), -1);
+  auto w = fast_softmax(at::matmul(q, k.transpose(-1, -2)), -1);
   auto a = at::matmul(w, v).transpose(1, 2).reshape({B, L, cfg.hidden_size});
   auto r = x + out_proj.forward(a);
   auto m = fc1.forward(layer_norm2.forward(r));
-  m = cfg.hidden_act == "quick_gelu" ? quick_gelu(m) : at::gelu(m);
+  m = cfg.hidden_act == "quick_gelu" ? quick_gelu(m) : fast_gelu(m);
   return r + fc2.forward(m);
 }
 

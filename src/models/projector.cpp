@@ -15,7 +15,7 @@ Projector::Projector(Module& parent, const std::string& name, const std::string&
 
 torch::Tensor Projector::forward(const torch::Tensor& x) const {
   if (linear_) return linear_->forward(x);
-  return fc2_->forward(at::gelu(fc0_->forward(x)));
+  return fc2_->forward(fast_gelu(fc0_->forward(x)));
 }
 
 }  // namespace reasonseg

@@ -20,7 +20,7 @@ torch::Tensor SamDecoderAttention::forward(const torch::Tensor& q0, const torch:
   };
   auto q = split(q_proj.forward(q0)), k = split(k_proj.forward(k0)), v = split(v_proj.forward(v0));
   const int64_t c = q.size(3);
-  auto attn = at::softmax(at::matmul(q, k.permute({0, 1, 3, 2})) / std::sqrt(double(c)), -1);
+  auto attn = fast_softmax(at::matmul(q, k.permute({0, 1, 3, 2})) / std::sqrt(double(c)), -1);
   auto out = at::matmul(attn, v).transpose(1, 2);
   return out_proj.forward(out.reshape({out.size(0), out.size(1), -1}));
 }
@@ -96,8 +96,8 @@ MaskDecoderOutput SamMaskDecoder::forward(const torch::Tensor& image_embeddings,
   auto iou_token_out = queries.select(1, 0);
   auto mask_tokens_out = queries.narrow(1, 1, num_mask_tokens_);
   auto up = keys.transpose(1, 2).reshape({n, C, h, w});
-  up = at::gelu(up1_.forward(up0_.forward(up)));
-  up = at::gelu(up3_.forward(up));
+  up = fast_gelu(up1_.forward(up0_.forward(up)));
+  up = fast_gelu(up3_.forward(up));
   // Only mask token 0 is kept (multimask_output=False): skip the other hypernetworks.
   auto hyper = hypernets_[0]->forward(mask_tokens_out.select(1, 0)).unsqueeze(1);  // [n, 1, C/8]
   const int64_t c8 = up.size(1), H4 = up.size(2), W4 = up.size(3);

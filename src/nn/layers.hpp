@@ -63,6 +63,11 @@ struct SamMLP : Module {
 };
 
 torch::Tensor quick_gelu(const torch::Tensor& x);
+// GELU (erf) and softmax with the same results as LibTorch's reduced-precision kernels (which
+// compute in fp32 and round), but run through fp32 on CPU, where the bf16 kernels of
+// LibTorch 1.13 are several times slower.
+torch::Tensor fast_gelu(const torch::Tensor& x);
+torch::Tensor fast_softmax(const torch::Tensor& x, int64_t dim);
 
 
 }  // namespace reasonseg

@@ -1,0 +1,72 @@
+// bf16 on CPU against fp32: same ids where bf16 rounding allows, masks that agree.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <opencv2/imgcodecs.hpp>
+
+#include "fixture.hpp"
+#include "reasonseg/segmenter.hpp"
+
+using namespace reasonseg;
+
+namespace {
+SegmenterOptions opts(DType d) {
+  SegmenterOptions o;
+  o.model_dir = rstest::model_dir();
+  o.device = Device::CPU;
+  o.dtype = d;
+  o.max_new_tokens = 32;
+  return o;
+}
+
+double iou(const cv::Mat& a, const cv::Mat& b) {
+  double inter = cv::countNonZero(a & b), uni = cv::countNonZero(a | b);
+  return uni == 0 ? 1.0 : inter / uni;
+}
+}  // namespace
+
+TEST_CASE("bf16 vs fp32 on every fixture case: ids, margins, mask IoU", "[bf16]") {
+  ReasoningSegmenter f32(opts(DType::Float32)), b16(opts(DType::BFloat16));
+  auto fixture = rstest::read_json(rstest::data_dir() + "/tiny-lisa-a/fixture.json");
+  std::printf("\n%-22s %-8s %-10s %-14s %s\n", "case", "ids", "1st diff", "fp32 margin", "mask IoU vs fp32");
+  for (auto& fc : fixture["cases"]) {
+    std::string name = fc["name"];
+    auto cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
+    cv::Mat img = cv::imread(rstest::data_dir() + "/tiny-lisa-a/" + fc["image"].get<std::string>());
+    auto c32 = f32.encode_image(img), c16 = b16.encode_image(img);
+    SegmentResult a, b;
+    TensorTrace t32;
+    if (cj["kind"] == "generate") {
+      a = f32.segment(c32, cj["instruction"].get<std::string>(), {}, &t32);
+      b = b16.segment(c16, cj["instruction"].get<std::string>());
+    } else {
+      std::string q = cj.contains("question") ? cj["question"].get<std::string>()
+                                              : "What is " + cj["reason_seg_json"]["text"][0].get<std::string>() +
+                                                    " in this image? Please output segmentation mask.";
+      a = f32.segment_teacher_forced(c32, q, cj["answer"]);
+      b = b16.segment_teacher_forced(c16, q, cj["answer"]);
+    }
+    size_t diff = 0;
+    while (diff < a.output_ids.size() && diff < b.output_ids.size() && a.output_ids[diff] == b.output_ids[diff]) ++diff;
+    bool same = a.output_ids == b.output_ids;
+    std::string margin = "-";
+    if (!same && t32.count("step_logits") && diff < size_t(t32["step_logits"].size(0))) {
+      auto top2 = std::get<0>(t32["step_logits"][int64_t(diff)].topk(2));
+      margin = std::to_string((top2[0] - top2[1]).item<float>());
+    }
+    std::string ious;
+    if (same) {
+      REQUIRE(a.masks.size() == b.masks.size());
+      for (size_t i = 0; i < a.masks.size(); ++i) {
+        double v = iou(a.masks[i].mask, b.masks[i].mask);
+        ious += std::to_string(v).substr(0, 6) + " ";
+        REQUIRE(v >= 0.98);
+      }
+    } else {
+      // A different answer is only acceptable where fp32's top two logits are within bf16 rounding.
+      REQUIRE(margin != "-");
+      REQUIRE(std::stod(margin) < 0.05);
+    }
+    std::printf("%-22s %-8s %-10s %-14s %s\n", name.c_str(), same ? "same" : "differ",
+                same ? "-" : std::to_string(diff).c_str(), margin.c_str(), ious.empty() ? "-" : ious.c_str());
+  }
+}
