@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <sys/mman.h>
+
 #include <map>
 
 #include "io/checkpoint.hpp"
@@ -13,6 +15,21 @@ torch::Tensor& Module::param(const std::string& name, std::vector<int64_t> shape
   params_.push_back(Spec{name, std::move(shape), torch::Tensor()});
   return params_.back().value;
 }
+
+namespace {
+// Weight storage on CPU asks for transparent huge pages: decoding streams every weight once
+// per token, and 4 KiB pages cost a TLB miss every 4 KiB (measured: ~40 -> ~50 GB/s).
+torch::Tensor empty_weight(const std::vector<int64_t>& shape, const torch::TensorOptions& opts) {
+  auto t = torch::empty(shape, opts);
+  if (t.is_cpu() && t.numel() * t.element_size() >= (4 << 20)) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
+    uintptr_t b = (p + (2 << 20) - 1) & ~uintptr_t((2 << 20) - 1);
+    uintptr_t e = (p + t.numel() * t.element_size()) & ~uintptr_t((2 << 20) - 1);
+    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+  }
+  return t;
+}
+}  // namespace
 
 void Module::child(const std::string& name, Module& m) { children_.push_back({name, &m}); }
 
@@ -42,8 +59,11 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
         fail(file, ": tensor '", slot->key, "' has shape ", shape_str(t.sizes().vec()), " but the config needs ",
              shape_str(slot->shape));
       if (!t.is_floating_point()) fail(file, ": tensor '", slot->key, "' is not a floating-point tensor");
-      if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous())
-        t = t.to(s.device, s.dtype, /*non_blocking=*/false, /*copy=*/false).contiguous();
+      if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous()) {
+        auto dst = empty_weight(t.sizes().vec(), torch::TensorOptions().dtype(s.dtype).device(s.device));
+        dst.copy_(t);
+        t = dst;
+      }
       *slot->value = t;
       if (s.on_bytes) s.on_bytes(t.numel() * t.element_size());
     }
@@ -58,7 +78,7 @@ torch::Tensor random_tensor(const Module::Slot& slot, torch::ScalarType dtype, t
                      k.size() > 7 && k.compare(k.size() - 7, 7, ".weight") == 0;
   if (norm_weight) return torch::ones(slot.shape, opts);
   // Drawn in chunks in the target dtype: no fp32 copy of a whole 7B matrix at once.
-  auto t = torch::empty(slot.shape, opts);
+  auto t = empty_weight(slot.shape, opts);
   auto flat = t.view({-1});
   const int64_t chunk = 1 << 24;
   for (int64_t i = 0; i < flat.numel(); i += chunk) {
