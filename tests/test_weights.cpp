@@ -1,6 +1,9 @@
 // Weight files: safetensors rules, torch.save .bin shards, sharded indexes, and bad files.
+#include <caffe2/serialize/inline_container.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "fixture.hpp"
@@ -139,6 +142,16 @@ TEST_CASE("torch.save writer round-trips and broken .bin files are named errors"
   REQUIRE(torch::equal(back[0].second, t[0].second));
   REQUIRE(torch::equal(back[1].second, t[1].second));
 
+  SECTION("PyTorch's own zip reader (the one torch.load uses) accepts the archive and its CRCs") {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    REQUIRE(reader.hasRecord("data.pkl"));
+    REQUIRE(reader.hasRecord("data/0"));
+    auto [ptr, size] = reader.getRecord("data/0");
+    REQUIRE(size == size_t(3 * 5 * 2));
+    REQUIRE(std::memcmp(ptr.get(), t[0].second.data_ptr(), size) == 0);
+    REQUIRE(std::get<1>(reader.getRecord("data/1")) == size_t(7 * 4));
+    REQUIRE(reader.version() == 3);
+  }
   SECTION("truncated file") {
     auto p = tmp_dir() + "/trunc.bin";
     fs::copy_file(path, p, fs::copy_options::overwrite_existing);

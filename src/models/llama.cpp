@@ -1,6 +1,7 @@
 #include "models/llama.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
 
 #include <cmath>
 
@@ -40,18 +41,32 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   v_cache.narrow(2, past, T).copy_(v);
   const int64_t S = past + T;
   auto keys = k_cache.narrow(2, 0, S), values = v_cache.narrow(2, 0, S);
-  // Grouped-query attention without copying K/V: query heads of one KV head are stacked.
   const int64_t rep = H / KV;
-  auto qg = q.reshape({1, KV, rep * T, hd});
-  auto scores = at::matmul(qg, keys.transpose(-1, -2)) / std::sqrt(double(hd));  // [1, KV, rep*T, S]
-  auto probs = scores.to(torch::kFloat32);
-  if (T > 1) {
-    // Causal: query i (position past+i) sees keys 0..past+i.
-    auto mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
-    probs = probs.view({1, KV, rep, T, S}).masked_fill(mask, -std::numeric_limits<float>::infinity()).view({1, KV, rep * T, S});
+  torch::Tensor attn;
+#if TORCH_VERSION_MAJOR >= 2
+  if (x.is_cuda()) {
+    // LibTorch 2.x on CUDA: the fused kernel (flash / memory-efficient attention).
+    auto kk = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
+    auto vv = rep > 1 ? values.repeat_interleave(rep, 1) : values;
+    c10::optional<at::Tensor> mask;
+    if (T > 1)  // query i (position past+i) sees keys 0..past+i; true = attend
+      mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril(past);
+    attn = at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, false).transpose(1, 2).reshape({1, T, H * hd});
+  } else
+#endif
+  {
+    // Grouped-query attention without copying K/V: query heads of one KV head are stacked.
+    auto qg = q.reshape({1, KV, rep * T, hd});
+    auto scores = at::matmul(qg, keys.transpose(-1, -2)) / std::sqrt(double(hd));  // [1, KV, rep*T, S]
+    auto probs = scores.to(torch::kFloat32);
+    if (T > 1) {
+      // Causal: query i (position past+i) sees keys 0..past+i.
+      auto mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
+      probs = probs.view({1, KV, rep, T, S}).masked_fill(mask, -std::numeric_limits<float>::infinity()).view({1, KV, rep * T, S});
+    }
+    probs = at::softmax(probs, -1).to(q.scalar_type());
+    attn = at::matmul(probs, values).view({1, H, T, hd}).transpose(1, 2).reshape({1, T, H * hd});
   }
-  probs = at::softmax(probs, -1).to(q.scalar_type());
-  auto attn = at::matmul(probs, values).view({1, H, T, hd}).transpose(1, 2).reshape({1, T, H * hd});
   auto r = x + o_proj.forward(attn);
   auto m = post_attention_layernorm.forward(r);
   return r + down_proj.forward(at::silu(gate_proj.forward(m)) * up_proj.forward(m));

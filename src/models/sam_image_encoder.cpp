@@ -49,8 +49,8 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
   torch::Tensor Rh, Rw;
   if (use_rel_pos) Rh = get_rel_pos(H, H, *rel_pos_h), Rw = get_rel_pos(W, W, *rel_pos_w);
   torch::Tensor out;
-  if (N <= 1024) {
-    // Windows: small grids, one batched product for all windows and heads.
+  if (N <= 1024 || !x.is_cpu()) {
+    // Windows (small grids) and GPUs: one batched product for all windows and heads.
     auto attn = at::matmul(q * scale, k.transpose(-2, -1));
     if (use_rel_pos) {
       // Decomposed relative position terms use the unscaled q.
@@ -137,6 +137,17 @@ torch::Tensor SamImageEncoder::forward(const torch::Tensor& x0) const {
   x = x + pos_embed_;
   for (auto& b : blocks_) x = b->forward(x);
   x = x.permute({0, 3, 1, 2});
+  if (x.scalar_type() == torch::kHalf) {
+    // LISA runs the neck in fp32 under fp16: its LayerNorm2d overflows in half precision.
+    auto f = [](const torch::Tensor& t) { return t.to(torch::kFloat32); };
+    auto y = at::conv2d(f(x), f(neck0_.weight));
+    y = f(neck1_.weight).view({1, -1, 1, 1}) * ((y - y.mean(1, true)) / ((y - y.mean(1, true)).pow(2).mean(1, true) + 1e-6).sqrt()) +
+        f(neck1_.bias).view({1, -1, 1, 1});
+    y = at::conv2d(y, f(neck2_.weight), {}, 1, 1);
+    y = f(neck3_.weight).view({1, -1, 1, 1}) * ((y - y.mean(1, true)) / ((y - y.mean(1, true)).pow(2).mean(1, true) + 1e-6).sqrt()) +
+        f(neck3_.bias).view({1, -1, 1, 1});
+    return y.to(torch::kHalf);
+  }
   return neck3_.forward(neck2_.forward(neck1_.forward(neck0_.forward(x))));
 }
 

@@ -29,6 +29,14 @@ torch::Tensor empty_weight(const std::vector<int64_t>& shape, const torch::Tenso
   }
   return t;
 }
+// Checkpoint tensors are views of read-only file mappings (io/checkpoint.hpp). Once converted,
+// their pages are dropped so they stop counting towards resident memory while loading.
+void release_mapped_pages(const torch::Tensor& t) {
+  const uintptr_t page = 4096;
+  uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
+  uintptr_t b = (p + page - 1) & ~(page - 1), e = (p + t.numel() * t.element_size()) & ~(page - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
 }  // namespace
 
 void Module::child(const std::string& name, Module& m) { children_.push_back({name, &m}); }
@@ -62,6 +70,7 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
       if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous()) {
         auto dst = empty_weight(t.sizes().vec(), torch::TensorOptions().dtype(s.dtype).device(s.device));
         dst.copy_(t);
+        if (t.is_cpu() && t.is_contiguous()) release_mapped_pages(t);
         t = dst;
       }
       *slot->value = t;
