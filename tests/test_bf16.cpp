@@ -1,5 +1,6 @@
 // bf16 on CPU against fp32: same ids where bf16 rounding allows, masks that agree.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <cstdio>
 #include <opencv2/imgcodecs.hpp>
 
@@ -12,7 +13,7 @@ namespace {
 SegmenterOptions opts(DType d) {
   SegmenterOptions o;
   o.model_dir = rstest::model_dir();
-  o.device = Device::CPU;
+  o.device = std::getenv("REASONSEG_TEST_DEVICE") ? parse_device(std::getenv("REASONSEG_TEST_DEVICE")) : Device::CPU;
   o.dtype = d;
   o.max_new_tokens = 32;
   return o;

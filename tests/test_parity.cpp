@@ -1,6 +1,7 @@
 // Stage-by-stage parity with the reference on every case of tiny-lisa-a (CPU, fp32),
 // with the tolerances each case.json states.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <opencv2/imgcodecs.hpp>
 
 #include "fixture.hpp"
@@ -15,7 +16,7 @@ const ReasoningSegmenter& fp32_model() {
   static ReasoningSegmenter seg([] {
     SegmenterOptions o;
     o.model_dir = rstest::model_dir();
-    o.device = Device::CPU;
+    o.device = std::getenv("REASONSEG_TEST_DEVICE") ? parse_device(std::getenv("REASONSEG_TEST_DEVICE")) : Device::CPU;
     o.dtype = DType::Float32;
     o.max_new_tokens = 32;
     return o;
