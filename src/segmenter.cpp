@@ -185,6 +185,7 @@ void ReasoningSegmenter::Impl::load() {
   LoadSettings ls;
   ls.dtype = dtype;
   ls.device = device;
+  ls.zero_copy = opt.zero_copy_weights;
   ls.on_bytes = [&](int64_t n) { bar.advance(n); };
   if (!opt.random_weights.empty()) {
     randomize_module(*model, ls, 1234);

@@ -36,6 +36,11 @@ struct SegmenterOptions {
   std::string conv_template = "llava_v1";
   // When false (default), "[SEG]", "<image>", "</s>", ... typed by the user stay plain text.
   bool allow_special_tokens_in_prompt = false;
+  // CPU tensors whose dtype already matches are used straight from the memory-mapped file
+  // (fastest load, least memory; the page cache holds the weights). false copies them into
+  // anonymous huge-page memory instead (slower load, steadier decoding, immune to page-cache
+  // eviction); both keep peak memory near 1x the model.
+  bool zero_copy_weights = true;
   // Print a loading progress bar on stderr.
   bool progress = false;
   // Process-wide tuning at construction: glibc keeps freed large blocks (mallopt

@@ -87,6 +87,7 @@ SegmenterOptions segmenter_options(const Args& a) {
   o.conv_template = a.get("template", "llava_v1");
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
   o.progress = !a.has("quiet");
+  o.zero_copy_weights = !a.has("copy-weights");
   return o;
 }
 

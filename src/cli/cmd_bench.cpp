@@ -77,7 +77,7 @@ Query run_query(const ReasoningSegmenter& seg, ImageContext& ctx, const std::str
 int cmd_bench(int argc, char** argv) {
   auto value_opts = kModelOptions;
   for (auto o : {"image", "prompt", "followup", "runs", "warmup", "new-tokens", "json"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet"});
+  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights"});
   if (a.has("help")) {
     std::puts(
         "reasonseg bench (--model DIR [--vision-tower DIR] | --random-weights lisa-7b|lisa-13b|mid)\n"

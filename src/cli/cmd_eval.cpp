@@ -29,7 +29,7 @@ std::string csv_field(const std::string& s) {
 int cmd_eval(int argc, char** argv) {
   auto value_opts = kModelOptions;
   for (auto o : {"dataset", "mode", "pred-dir", "json", "csv", "save-masks", "limit"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet", "all-texts", "allow-special-tokens"});
+  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights", "all-texts", "allow-special-tokens"});
   if (a.has("help")) {
     std::puts(
         "reasonseg eval --dataset DIR (--model DIR [--vision-tower DIR] [--mode generate|teacher-forced] | --pred-dir DIR)\n"

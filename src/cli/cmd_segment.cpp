@@ -23,7 +23,7 @@ cv::Mat read_image(const std::string& path) {
 int cmd_segment(int argc, char** argv) {
   auto value_opts = kModelOptions;
   for (auto o : {"image", "prompt", "answer", "out-mask", "overlay", "json", "dump-tensors"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet", "allow-special-tokens"});
+  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights", "allow-special-tokens"});
   if (a.has("help")) {
     std::puts(
         "reasonseg segment --model DIR --image FILE --prompt TEXT [options]\n"

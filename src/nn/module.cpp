@@ -67,7 +67,7 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
         fail(file, ": tensor '", slot->key, "' has shape ", shape_str(t.sizes().vec()), " but the config needs ",
              shape_str(slot->shape));
       if (!t.is_floating_point()) fail(file, ": tensor '", slot->key, "' is not a floating-point tensor");
-      if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous()) {
+      if (t.scalar_type() != s.dtype || s.device != t.device() || !t.is_contiguous() || !s.zero_copy) {
         auto dst = empty_weight(t.sizes().vec(), torch::TensorOptions().dtype(s.dtype).device(s.device));
         dst.copy_(t);
         if (t.is_cpu() && t.is_contiguous()) release_mapped_pages(t);

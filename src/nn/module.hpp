@@ -61,6 +61,9 @@ class ModuleChildHelper {
 struct LoadSettings {
   torch::ScalarType dtype = torch::kFloat32;
   torch::Device device = torch::kCPU;
+  // false: copy even matching CPU tensors out of the file mapping into anonymous (huge-page)
+  // memory, releasing the file pages tensor by tensor (peak memory stays ~1x).
+  bool zero_copy = true;
   // Called with the number of bytes of each tensor read (for progress bars).
   std::function<void(int64_t)> on_bytes;
 };
