@@ -71,8 +71,6 @@ TensorSource TensorSource::open_path(const std::string& path) {
           fail(f, ": tensor '", k, "' is also in ", it->second, " (duplicate key)");
         src.key_to_file_[k] = f;
       }
-    for (auto& [k, f] : src.key_to_file_)
-      (void)k, (void)f;
     return src;
   }
   if (!fs::exists(path)) fail(path, ": weights file does not exist");
