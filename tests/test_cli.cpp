@@ -129,3 +129,21 @@ TEST_CASE("CLI eval --model teacher-forced scores the engine's masks", "[cli][ev
   REQUIRE(g >= 0.0);
   REQUIRE(g <= 1.0);
 }
+
+TEST_CASE("CLI convert: safetensors -> .bin shards -> same answer and masks", "[cli][weights]") {
+  const std::string out = tmp("tiny-bin");
+  fs::remove_all(out);
+  REQUIRE(run("convert --quiet --model " + rstest::model_dir() + " --out " + out + " --format bin --shard-gb 0.004 > /dev/null") == 0);
+  REQUIRE(fs::exists(out + "/pytorch_model.bin.index.json"));
+  REQUIRE(fs::exists(out + "/pytorch_model-00001-of-00002.bin"));
+  REQUIRE(fs::exists(out + "/clip-vit-tiny-a/model.safetensors"));  // sub-directories are copied
+  auto cj = rstest::read_json(rstest::case_dir("g1_one_seg_a_rect") + "/case.json");
+  std::string img = rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png";
+  for (const std::string& m : {rstest::model_dir(), out}) {
+    REQUIRE(run("segment --quiet --model " + m + " --image " + img + " --prompt \"" + cj["instruction"].get<std::string>() +
+                "\" --dtype fp32 --max-new-tokens 32 --json " + tmp("conv.json") + " > /dev/null") == 0);
+    auto j = rstest::read_json(tmp("conv.json"));
+    REQUIRE(j["output_ids"] == cj["generated_ids"]);
+    REQUIRE(j["masks"].size() == 1);
+  }
+}
