@@ -132,18 +132,21 @@ int cmd_convert(int argc, char** argv) {
   std::vector<Module::Slot> slots;
   model.collect("", slots);
   auto gen = at::detail::createCPUGenerator(1234);
+  // The release layout: SAM and text_hidden_fcs in fp32, everything else bf16.
+  auto release_dtype = [](const std::string& key) {
+    bool fp32 = key.rfind("model.visual_model.", 0) == 0 || key.rfind("model.text_hidden_fcs.", 0) == 0;
+    return fp32 ? torch::kFloat32 : torch::kBFloat16;
+  };
   int64_t total = 0;
   for (auto& s : slots) {
     int64_t n = 1;
     for (auto d : s.shape) n *= d;
-    bool fp32 = s.key.rfind("model.visual_model.", 0) == 0 || s.key.rfind("model.text_hidden_fcs.", 0) == 0;
-    total += n * (fp32 ? 4 : 2);
+    total += n * int64_t(c10::elementSize(release_dtype(s.key)));
   }
   {
     ProgressBar bar("random " + preset, total, true, !a.has("quiet"));
     for (auto& s : slots) {
-      bool fp32 = s.key.rfind("model.visual_model.", 0) == 0 || s.key.rfind("model.text_hidden_fcs.", 0) == 0;
-      auto t = random_tensor(s, fp32 ? torch::kFloat32 : torch::kBFloat16, torch::kCPU, gen);
+      auto t = random_tensor(s, release_dtype(s.key), torch::kCPU, gen);
       bar.advance(t.numel() * t.element_size());
       w.add(s.key, t);
     }

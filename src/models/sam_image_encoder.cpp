@@ -139,13 +139,10 @@ torch::Tensor SamImageEncoder::forward(const torch::Tensor& x0) const {
   x = x.permute({0, 3, 1, 2});
   if (x.scalar_type() == torch::kHalf) {
     // LISA runs the neck in fp32 under fp16: its LayerNorm2d overflows in half precision.
-    auto f = [](const torch::Tensor& t) { return t.to(torch::kFloat32); };
-    auto y = at::conv2d(f(x), f(neck0_.weight));
-    y = f(neck1_.weight).view({1, -1, 1, 1}) * ((y - y.mean(1, true)) / ((y - y.mean(1, true)).pow(2).mean(1, true) + 1e-6).sqrt()) +
-        f(neck1_.bias).view({1, -1, 1, 1});
-    y = at::conv2d(y, f(neck2_.weight), {}, 1, 1);
-    y = f(neck3_.weight).view({1, -1, 1, 1}) * ((y - y.mean(1, true)) / ((y - y.mean(1, true)).pow(2).mean(1, true) + 1e-6).sqrt()) +
-        f(neck3_.bias).view({1, -1, 1, 1});
+    // The convolutions take fp32 copies of their weights; LayerNorm2d promotes to fp32 itself.
+    auto y = at::conv2d(x.to(torch::kFloat32), neck0_.weight.to(torch::kFloat32));
+    y = at::conv2d(neck1_.forward(y), neck2_.weight.to(torch::kFloat32), {}, 1, 1);
+    y = neck3_.forward(y);
     return y.to(torch::kHalf);
   }
   return neck3_.forward(neck2_.forward(neck1_.forward(neck0_.forward(x))));

@@ -17,25 +17,24 @@ torch::Tensor& Module::param(const std::string& name, std::vector<int64_t> shape
 }
 
 namespace {
+// madvise on the whole `align`-sized blocks inside [ptr, ptr + bytes).
+void advise_interior(const void* ptr, size_t bytes, uintptr_t align, int advice) {
+  uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  uintptr_t b = (p + align - 1) & ~(align - 1), e = (p + bytes) & ~(align - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, advice);
+}
 // Weight storage on CPU asks for transparent huge pages: decoding streams every weight once
 // per token, and 4 KiB pages cost a TLB miss every 4 KiB (measured: ~40 -> ~50 GB/s).
 torch::Tensor empty_weight(const std::vector<int64_t>& shape, const torch::TensorOptions& opts) {
   auto t = torch::empty(shape, opts);
-  if (t.is_cpu() && t.numel() * t.element_size() >= (4 << 20)) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
-    uintptr_t b = (p + (2 << 20) - 1) & ~uintptr_t((2 << 20) - 1);
-    uintptr_t e = (p + t.numel() * t.element_size()) & ~uintptr_t((2 << 20) - 1);
-    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
-  }
+  const size_t bytes = t.numel() * t.element_size();
+  if (t.is_cpu() && bytes >= (4 << 20)) advise_interior(t.data_ptr(), bytes, 2 << 20, MADV_HUGEPAGE);
   return t;
 }
 // Checkpoint tensors are views of read-only file mappings (io/checkpoint.hpp). Once converted,
 // their pages are dropped so they stop counting towards resident memory while loading.
 void release_mapped_pages(const torch::Tensor& t) {
-  const uintptr_t page = 4096;
-  uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
-  uintptr_t b = (p + page - 1) & ~(page - 1), e = (p + t.numel() * t.element_size()) & ~(page - 1);
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  advise_interior(t.data_ptr(), t.numel() * t.element_size(), 4096, MADV_DONTNEED);
 }
 }  // namespace
 
