@@ -1,6 +1,7 @@
 // reasonseg bench: per-stage timings of a first query on a new image and a follow-up question.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
 #include <chrono>
@@ -76,17 +77,19 @@ Query run_query(const ReasoningSegmenter& seg, ImageContext& ctx, const std::str
 
 int cmd_bench(int argc, char** argv) {
   auto value_opts = kModelOptions;
-  for (auto o : {"image", "prompt", "followup", "runs", "warmup", "new-tokens", "json"}) value_opts.insert(o);
+  for (auto o : {"image", "prompt", "followup", "runs", "warmup", "new-tokens", "json", "trace"}) value_opts.insert(o);
   Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights"});
   if (a.has("help")) {
     std::puts(
         "reasonseg bench (--model DIR [--vision-tower DIR] | --random-weights lisa-7b|lisa-13b|mid)\n"
         "                [--image FILE] [--prompt TEXT] [--followup TEXT] [--device D] [--dtype T] [--threads N]\n"
-        "                [--runs N (3)] [--warmup N (1)] [--new-tokens N (16)] [--json FILE]\n"
+        "                [--runs N (3)] [--warmup N (1)] [--new-tokens N (16)] [--json FILE] [--trace FILE]\n"
         "Each run: a first query on a freshly encoded image, then a follow-up question on the same image\n"
         "(CLIP and SAM encodings and the prompt-prefix KV cache reused). Exactly --new-tokens tokens are\n"
         "decoded per query (EOS ignored). Reports medians and min/max per stage, tokens/s and decode\n"
-        "bandwidth (weight bytes per token / time per token) against the read bandwidth measured here.");
+        "bandwidth (weight bytes per token / time per token) against the read bandwidth measured here.\n"
+        "--trace FILE writes a Chrome trace (chrome://tracing, Perfetto) of every LibTorch operator of the\n"
+        "last run, to see where a stage spends its time.");
     return 0;
   }
   SegmenterOptions opt = segmenter_options(a);
@@ -104,6 +107,10 @@ int cmd_bench(int argc, char** argv) {
 
   std::vector<Query> firsts, follows;
   for (int i = 0; i < warmup + runs; ++i) {
+    // The profiler only records the last run: it costs time and the trace stays readable.
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
+    if (a.has("trace") && i + 1 == warmup + runs)
+      trace = std::make_unique<torch::autograd::profiler::RecordProfile>(a.get("trace"));
     auto ctx = seg.encode_image(image, ColorOrder::BGR);
     Query f = run_query(seg, ctx, prompt, new_tokens);
     Query u = run_query(seg, ctx, followup, new_tokens);

@@ -1,5 +1,7 @@
 #include "models/sam_image_encoder.hpp"
 
+#include "nn/cpu_kernels.hpp"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -24,6 +26,19 @@ torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& r
   auto k = at::arange(k_size, opts).unsqueeze(0) * std::max(double(q_size) / k_size, 1.0);
   auto rel = (q - k) + (k_size - 1) * std::max(double(q_size) / k_size, 1.0);
   return table.index({rel.to(torch::kLong).to(table.device())});
+}
+
+// softmax(scores + rel_h[..., kh] + rel_w[..., kw]) over each row of keys (kh, kw): scores
+// [..., Hq*Wq, Hk*Wk], rel_h [..., Hq, Wq, Hk], rel_w [..., Hq, Wq, Wk]. On CPU in bf16 one fused
+// pass; otherwise the broadcast adds of segment-anything.
+torch::Tensor rel_pos_softmax(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w) {
+  if (scores.is_cpu() && scores.scalar_type() == torch::kBFloat16 && bf16_kernels_available())
+    return rel_pos_softmax_bf16(scores.contiguous(), rel_h.contiguous(), rel_w.contiguous());
+  const int64_t Wk = rel_w.size(-1);
+  auto sizes = rel_h.sizes().vec();  // [..., Hq, Wq, Hk] -> scores as [..., Hq, Wq, Hk, Wk]
+  sizes.push_back(Wk);
+  auto s = scores.view(sizes) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2);
+  return fast_softmax(s.view(scores.sizes()), -1);
 }
 
 }  // namespace
@@ -57,9 +72,11 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
       auto r_q = q.reshape({B * heads, H, W, hd});
       auto rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, Rh});
       auto rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-      attn = (attn.view({B * heads, H, W, H, W}) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({B * heads, N, N});
+      attn = rel_pos_softmax(attn, rel_h, rel_w);
+    } else {
+      attn = fast_softmax(attn, -1);
     }
-    out = at::matmul(fast_softmax(attn, -1), v);
+    out = at::matmul(attn, v);
   } else {
     // Global attention over the whole grid: the [N, N] score matrix of one head is 64 MB in
     // fp32 at 64x64 tokens. Working on blocks of whole grid rows keeps scores, the rel-pos
@@ -77,9 +94,12 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
           auto rq = r_q.narrow(0, r0, nr);
           auto rel_h = at::einsum("hwc,hkc->hwk", {rq, Rh.narrow(0, r0, nr)});
           auto rel_w = at::einsum("hwc,wkc->hwk", {rq, Rw});
-          s = (s.view({nr, W, H, W}) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({n, N});
+          s = rel_pos_softmax(s, rel_h, rel_w);
+        } else {
+          s = fast_softmax(s, -1);
         }
-        out[b].narrow(0, r0 * W, n).copy_(at::mm(fast_softmax(s, -1), vb));
+        auto dst = out[b].narrow(0, r0 * W, n);
+        at::mm_out(dst, s, vb);
       }
     }
   }

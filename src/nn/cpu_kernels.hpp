@@ -1,0 +1,24 @@
+// Fused bf16 element-wise kernels for CPUs with AVX-512 (LayerNorm, GELU, softmax with SAM's
+// relative-position terms). LibTorch 1.13 runs these ops on bf16 through separate conversion,
+// arithmetic and rounding passes; here each is one pass in fp32 registers, rounded to bf16 once.
+#pragma once
+#include <torch/types.h>
+
+namespace reasonseg {
+
+// True when the kernels were compiled in and this CPU has AVX512-F/BW/VL/BF16.
+bool bf16_kernels_available();
+
+// LayerNorm over the last dimension of a contiguous bf16 tensor; weight/bias of any float dtype.
+torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              double eps);
+// Exact (erf) GELU of a bf16 tensor, fp32 math.
+torch::Tensor gelu_bf16(const torch::Tensor& x);
+// Softmax over the last dimension of a contiguous bf16 tensor, fp32 math, bf16 result.
+torch::Tensor softmax_bf16(const torch::Tensor& x);
+// SAM attention probabilities: rows r of scores [R, Hk*Wk] (bf16), plus rel_h[r, kh] + rel_w[r, kw]
+// (bf16, [R, Hk] and [R, Wk]), softmax over the row, bf16 result. Replaces two broadcast adds, a
+// conversion and a softmax, each a full pass over the score matrix.
+torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w);
+
+}  // namespace reasonseg

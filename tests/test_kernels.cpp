@@ -1,0 +1,70 @@
+// Fused bf16 CPU kernels against LibTorch's fp32 ops on the same (bf16-representable) inputs:
+// each result must be the fp32 value rounded to bf16, give or take that rounding.
+#include <catch2/catch.hpp>
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "nn/cpu_kernels.hpp"
+#include "nn/layers.hpp"
+
+using namespace reasonseg;
+
+namespace {
+// Largest |got - want| / (|want| / 256 + abs_floor): <= 1 means within bf16 rounding of fp32.
+double ulp_ratio(const torch::Tensor& got, const torch::Tensor& want, double abs_floor = 1e-6) {
+  auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
+  return ((g - w).abs() / (w.abs() / 256 + abs_floor)).max().item<double>();
+}
+torch::Tensor bf16_randn(std::vector<int64_t> shape, double scale) {
+  return (at::randn(shape, at::kFloat) * scale).to(torch::kBFloat16);
+}
+}  // namespace
+
+TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
+  at::manual_seed(7);
+  if (!bf16_kernels_available()) {
+    WARN("this CPU has no AVX512-BF16: only the LibTorch fallbacks are checked");
+  }
+  SECTION("GELU, including large negative inputs where 1 + erf cancels") {
+    auto x = bf16_randn({3, 1001}, 4.0);
+    x[0][0] = -9.0, x[0][1] = -5.5, x[0][2] = 7.0, x[0][3] = 0.0;
+    // x/2 erfc(-x/sqrt2) in double: at::gelu's 1 + erf(x/sqrt2) cancels to 0 for x < -8.
+    auto xd = x.to(torch::kFloat64);
+    auto ref = 0.5 * xd * at::erfc(-xd / std::sqrt(2.0));
+    auto got = fast_gelu(x);
+    REQUIRE(got.scalar_type() == torch::kBFloat16);
+    REQUIRE(ulp_ratio(got, ref, 1e-30) <= 1.0);
+  }
+  SECTION("softmax over rows with tails and masked (-inf) entries") {
+    auto x = bf16_randn({37, 203}, 5.0);
+    x[3].narrow(0, 100, 103).fill_(-INFINITY);
+    auto ref = at::softmax(x.to(torch::kFloat32), -1);
+    auto got = fast_softmax(x, -1);
+    REQUIRE(ulp_ratio(got, ref, 1e-7) <= 1.0);
+    REQUIRE(got[3].narrow(0, 100, 103).to(torch::kFloat32).abs().max().item<float>() == 0.0f);
+  }
+  SECTION("LayerNorm over a dimension that is not a multiple of 16") {
+    auto x = bf16_randn({50, 77}, 3.0) + 2.0;
+    auto w = at::randn({77}), b = at::randn({77});
+    auto ref = at::layer_norm(x.to(torch::kFloat32), {77}, w.to(torch::kBFloat16).to(torch::kFloat32),
+                              b.to(torch::kBFloat16).to(torch::kFloat32), 1e-6);
+    struct Root : Module {
+      Root() : ln(*this, "ln", 77, 1e-6) {}
+      LayerNorm ln;
+    } root;
+    root.ln.weight = w.to(torch::kBFloat16);
+    root.ln.bias = b.to(torch::kBFloat16);
+    REQUIRE(ulp_ratio(root.ln.forward(x), ref, 1e-4) <= 1.0);
+  }
+  SECTION("softmax with SAM's decomposed relative positions") {
+    if (!bf16_kernels_available()) return;
+    const int64_t R = 2 * 6 * 5, Hk = 6, Wk = 5;  // 2 heads of a 6x5 grid
+    auto s = bf16_randn({R, Hk * Wk}, 3.0), rh = bf16_randn({R, Hk}, 2.0), rw = bf16_randn({R, Wk}, 2.0);
+    auto full = s.to(torch::kFloat32).view({R, Hk, Wk}) + rh.to(torch::kFloat32).unsqueeze(-1) +
+                rw.to(torch::kFloat32).unsqueeze(-2);
+    auto ref = at::softmax(full.view({R, Hk * Wk}), -1);
+    REQUIRE(ulp_ratio(rel_pos_softmax_bf16(s, rh, rw), ref, 1e-7) <= 1.0);
+  }
+}
