@@ -131,7 +131,8 @@ int cmd_convert(int argc, char** argv) {
   LisaModel model(cfg);
   std::vector<Module::Slot> slots;
   model.collect("", slots);
-  auto gen = at::detail::createCPUGenerator(1234);
+  // The seeds of ReasoningSegmenter's --random-weights: the written model equals the in-memory one.
+  const uint64_t seed = 1234, clip_seed = 4321;
   // The release layout: SAM and text_hidden_fcs in fp32, everything else bf16.
   auto release_dtype = [](const std::string& key) {
     bool fp32 = key.rfind("model.visual_model.", 0) == 0 || key.rfind("model.text_hidden_fcs.", 0) == 0;
@@ -146,7 +147,7 @@ int cmd_convert(int argc, char** argv) {
   {
     ProgressBar bar("random " + preset, total, true, !a.has("quiet"));
     for (auto& s : slots) {
-      auto t = random_tensor(s, release_dtype(s.key), torch::kCPU, gen);
+      auto t = random_tensor(s, release_dtype(s.key), torch::kCPU, seed);
       bar.advance(t.numel() * t.element_size());
       w.add(s.key, t);
     }
@@ -159,7 +160,7 @@ int cmd_convert(int argc, char** argv) {
   std::vector<Module::Slot> cs;
   clip.collect("vision_model.", cs);
   std::map<std::string, torch::Tensor> ct;
-  for (auto& s : cs) ct[s.key] = random_tensor(s, torch::kFloat32, torch::kCPU, gen);
+  for (auto& s : cs) ct[s.key] = random_tensor(s, torch::kFloat32, torch::kCPU, clip_seed);
   write_safetensors((fs::path(out) / tower / "model.safetensors").string(), ct, {{"format", "pt"}});
   nlohmann::json vc = {{"model_type", "clip_vision_model"}, {"hidden_size", cfg.vision.hidden_size},
                        {"intermediate_size", cfg.vision.intermediate_size}, {"num_hidden_layers", cfg.vision.num_hidden_layers},

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <cmath>
 #include <cstring>
@@ -111,6 +112,7 @@ bool bf16_kernels_available() {
 
 torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               double eps) {
+  RECORD_FUNCTION("reasonseg::layer_norm_bf16", std::vector<c10::IValue>({x}));
   check_bf16(x, "layer_norm_bf16 input");
   const int64_t C = x.size(-1), R = x.numel() / C;
   auto w = weight.to(torch::kFloat32).contiguous(), b = bias.to(torch::kFloat32).contiguous();
@@ -149,6 +151,7 @@ torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weigh
 }
 
 torch::Tensor gelu_bf16(const torch::Tensor& x0) {
+  RECORD_FUNCTION("reasonseg::gelu_bf16", std::vector<c10::IValue>({x0}));
   auto x = x0.contiguous();
   check_bf16(x, "gelu_bf16 input");
   auto y = at::empty_like(x);
@@ -164,6 +167,7 @@ torch::Tensor gelu_bf16(const torch::Tensor& x0) {
 }
 
 torch::Tensor softmax_bf16(const torch::Tensor& x0) {
+  RECORD_FUNCTION("reasonseg::softmax_bf16", std::vector<c10::IValue>({x0}));
   auto x = x0.contiguous();
   check_bf16(x, "softmax_bf16 input");
   const int64_t N = x.size(-1), R = x.numel() / N;
@@ -184,6 +188,7 @@ torch::Tensor softmax_bf16(const torch::Tensor& x0) {
 }
 
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w) {
+  RECORD_FUNCTION("reasonseg::rel_pos_softmax_bf16", std::vector<c10::IValue>({scores}));
   check_bf16(scores, "rel_pos_softmax scores");
   check_bf16(rel_h, "rel_pos_softmax rel_h");
   check_bf16(rel_w, "rel_pos_softmax rel_w");

@@ -1,6 +1,7 @@
 #include "nn/gemv_bf16.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #if defined(__x86_64__) && defined(REASONSEG_HAVE_AVX512BF16)
 #include <immintrin.h>
@@ -65,6 +66,7 @@ bool gemv_bf16_available() {
 
 torch::Tensor gemv_bf16(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor* bias) {
 #ifdef RS_GEMV_KERNEL
+  RECORD_FUNCTION("reasonseg::gemv_bf16", std::vector<c10::IValue>({x}));
   const int64_t N = w.size(0), K = w.size(1);
   auto xc = x.contiguous();
   auto y = torch::empty({N}, torch::TensorOptions().dtype(torch::kFloat32));

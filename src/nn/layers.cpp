@@ -80,6 +80,17 @@ Conv2d::Conv2d(Module& parent, const std::string& name, int64_t in, int64_t out,
 }
 
 torch::Tensor Conv2d::forward(const torch::Tensor& x) const {
+  const int64_t k = weight.size(-1);
+  if (x.is_cpu() && stride == k && padding == 0 && weight.size(-2) == k && x.dim() == 4 && x.size(2) % k == 0 &&
+      x.size(3) % k == 0) {
+    // Non-overlapping patches (ViT patch embeddings): one GEMM over the patches. LibTorch's CPU
+    // convolution took 125 ms for SAM ViT-H's 16x16 patches in bf16, the GEMM 14 ms.
+    const int64_t B = x.size(0), C = x.size(1), Hp = x.size(2) / k, Wp = x.size(3) / k, O = weight.size(0);
+    auto patches = x.view({B, C, Hp, k, Wp, k}).permute({0, 2, 4, 1, 3, 5}).reshape({B * Hp * Wp, C * k * k});
+    auto w = weight.view({O, C * k * k});
+    auto y = bias ? at::linear(patches, w, *bias) : at::linear(patches, w);
+    return y.view({B, Hp, Wp, O}).permute({0, 3, 1, 2});  // NCHW view of channels-last data
+  }
   return at::conv2d(x, weight, bias ? *bias : torch::Tensor(), {stride, stride}, {padding, padding});
 }
 

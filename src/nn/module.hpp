@@ -1,6 +1,5 @@
 // A minimal module tree whose tensor names are the checkpoint keys, so loading is generic.
 #pragma once
-#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <deque>
@@ -77,8 +76,9 @@ void load_module(Module& root, const std::string& prefix, const TensorSource& sr
 // other 1-D tensors small) so full-size models can be run without their weights.
 void randomize_module(Module& root, const LoadSettings& s, uint64_t seed);
 
-// One deterministic random tensor for a slot (normal(0, 0.02); ones for norm weights).
-torch::Tensor random_tensor(const Module::Slot& slot, torch::ScalarType dtype, torch::Device device, at::Generator& gen);
+// One deterministic random tensor for a slot: uniform with standard deviation 0.02 (HF's
+// initializer_range), ones for norm weights; the values depend only on (seed, key).
+torch::Tensor random_tensor(const Module::Slot& slot, torch::ScalarType dtype, torch::Device device, uint64_t seed);
 
 // Total bytes the module's tensors occupy in `dtype`.
 int64_t module_bytes(Module& root, torch::ScalarType dtype);
