@@ -67,4 +67,42 @@ TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
     auto ref = at::softmax(full.view({R, Hk * Wk}), -1);
     REQUIRE(ulp_ratio(rel_pos_softmax_bf16(s, rh, rw), ref, 1e-7) <= 1.0);
   }
+  SECTION("RMSNorm as HF casts it: normalised value rounded to bf16, then times the weight") {
+    if (!bf16_kernels_available()) return;
+    auto x = bf16_randn({5, 200}, 2.0), w = bf16_randn({200}, 1.0);
+    auto h = x.to(torch::kFloat32);
+    h = h * at::rsqrt(h.pow(2).mean(-1, true) + 1e-6);
+    auto ref = w.to(torch::kFloat32) * h.to(torch::kBFloat16).to(torch::kFloat32);
+    REQUIRE(ulp_ratio(rms_norm_bf16(x, w, 1e-6), ref, 1e-6) <= 1.0);
+  }
+  SECTION("SwiGLU product and rotary embedding") {
+    if (!bf16_kernels_available()) return;
+    auto g = bf16_randn({3, 7, 100}, 3.0), u = bf16_randn({3, 7, 100}, 1.0);
+    auto ref = at::silu(g.to(torch::kFloat64)) * u.to(torch::kFloat64);
+    REQUIRE(ulp_ratio(silu_mul_bf16(g, u), ref, 1e-6) <= 1.0);
+    const int64_t T = 5, heads = 3, hd = 40;
+    auto x = bf16_randn({1, T, heads, hd}, 1.0);
+    auto ang = at::rand({T, hd / 2}) * 6.0;
+    auto emb = at::cat({ang, ang}, -1);
+    auto xf = x.to(torch::kFloat64);
+    auto rot = at::cat({-xf.narrow(-1, hd / 2, hd / 2), xf.narrow(-1, 0, hd / 2)}, -1);
+    auto c = emb.cos().to(torch::kFloat64).view({1, T, 1, hd}), sn = emb.sin().to(torch::kFloat64).view({1, T, 1, hd});
+    REQUIRE(ulp_ratio(rope_bf16(x, emb.cos(), emb.sin()), xf * c + rot * sn, 1e-3) <= 1.0);
+  }
+  SECTION("one-token attention over a grouped KV cache, read in place") {
+    if (!bf16_kernels_available()) return;
+    for (int64_t hd : {128, 72}) {
+      const int64_t H = 8, KV = 2, cap = 64, S = 37;
+      auto q = bf16_randn({1, 1, H, hd}, 1.0);
+      auto kc = bf16_randn({1, KV, cap, hd}, 1.0), vc = bf16_randn({1, KV, cap, hd}, 1.0);
+      auto qf = q.to(torch::kFloat64).view({KV, H / KV, hd});
+      auto kf = kc.narrow(2, 0, S).to(torch::kFloat64).view({KV, S, hd});
+      auto vf = vc.narrow(2, 0, S).to(torch::kFloat64).view({KV, S, hd});
+      auto p = at::softmax(at::bmm(qf, kf.transpose(1, 2)) / std::sqrt(double(hd)), -1);
+      auto ref = at::bmm(p, vf).reshape({1, 1, H * hd});
+      auto got = decode_attention_bf16(q, kc, vc, S);
+      REQUIRE(got.sizes() == ref.sizes());
+      REQUIRE(ulp_ratio(got, ref, 1e-3) <= 1.0);
+    }
+  }
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "nn/cpu_kernels.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg {
@@ -31,18 +32,31 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c)
 torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                          torch::Tensor& k_cache, torch::Tensor& v_cache, int64_t past) const {
   const int64_t T = x.size(1), H = cfg.num_attention_heads, KV = cfg.num_key_value_heads, hd = cfg.head_dim();
+  // bf16 on CPUs with AVX512-BF16: RoPE, one-token attention and SwiGLU as fused kernels (each
+  // replaces a chain of small LibTorch ops that dominated a decoding step after the GEMVs).
+  const bool fused = x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available();
   auto h = input_layernorm.forward(x);
-  auto q = q_proj.forward(h).view({1, T, H, hd}).transpose(1, 2);
-  auto k = k_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);
+  torch::Tensor q, k;
   auto v = v_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
+  if (fused) {
+    auto c = cos.view({T, hd}), s = sin.view({T, hd});
+    q = rope_bf16(q_proj.forward(h).view({1, T, H, hd}), c, s).transpose(1, 2);
+    k = rope_bf16(k_proj.forward(h).view({1, T, KV, hd}), c, s).transpose(1, 2);
+  } else {
+    q = q_proj.forward(h).view({1, T, H, hd}).transpose(1, 2);
+    k = k_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  }
   k_cache.narrow(2, past, T).copy_(k);
   v_cache.narrow(2, past, T).copy_(v);
   const int64_t S = past + T;
   auto keys = k_cache.narrow(2, 0, S), values = v_cache.narrow(2, 0, S);
   const int64_t rep = H / KV;
   torch::Tensor attn;
+  if (fused && T == 1) {
+    attn = decode_attention_bf16(q.transpose(1, 2), k_cache, v_cache, S);
+  } else
 #if TORCH_VERSION_MAJOR >= 2
   if (x.is_cuda()) {
     // LibTorch 2.x on CUDA: the fused kernel (flash / memory-efficient attention).
@@ -69,7 +83,9 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   }
   auto r = x + o_proj.forward(attn);
   auto m = post_attention_layernorm.forward(r);
-  return r + down_proj.forward(at::silu(gate_proj.forward(m)) * up_proj.forward(m));
+  auto act = fused ? silu_mul_bf16(gate_proj.forward(m), up_proj.forward(m))
+                   : at::silu(gate_proj.forward(m)) * up_proj.forward(m);
+  return r + down_proj.forward(act);
 }
 
 Llama::Llama(Module& parent, const LlamaConfig& c)

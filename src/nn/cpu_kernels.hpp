@@ -21,4 +21,19 @@ torch::Tensor softmax_bf16(const torch::Tensor& x);
 // conversion and a softmax, each a full pass over the score matrix.
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w);
 
+// LLaMA RMSNorm as HF computes it in bf16: x * rsqrt(mean(x^2) + eps) in fp32, rounded to bf16,
+// then times the bf16 weight (rounded again). x contiguous bf16 [..., D], weight bf16 [D].
+torch::Tensor rms_norm_bf16(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// silu(gate) * up in fp32, rounded once; gate and up contiguous bf16 of the same shape.
+torch::Tensor silu_mul_bf16(const torch::Tensor& gate, const torch::Tensor& up);
+// Rotary embedding (rotate-half form) of x [1, T, heads, hd] (contiguous bf16) with fp32 tables
+// cos/sin [T, hd]: x * cos + rotate_half(x) * sin, fp32 math, bf16 result of the same layout.
+torch::Tensor rope_bf16(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// One decoding step of causal attention for one query token, reading the KV cache in place:
+// q [1, 1, H, hd] bf16 (after RoPE); k_cache/v_cache [1, KV, capacity, hd] bf16 whose first S
+// positions are valid; query head h uses KV head h / (H / KV). fp32 scores, softmax and sums.
+// Returns [1, 1, H * hd] bf16.
+torch::Tensor decode_attention_bf16(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                                    int64_t S);
+
 }  // namespace reasonseg

@@ -66,6 +66,9 @@ RMSNorm::RMSNorm(Module& parent, const std::string& name, int64_t d, double e)
 }
 
 torch::Tensor RMSNorm::forward(const torch::Tensor& x) const {
+  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && weight.scalar_type() == torch::kBFloat16 &&
+      bf16_kernels_available())
+    return rms_norm_bf16(x, weight, eps);
   auto h = x.to(torch::kFloat32);
   auto var = h.pow(2).mean(-1, true);
   h = h * at::rsqrt(var + eps);
