@@ -147,3 +147,26 @@ TEST_CASE("CLI convert: safetensors -> .bin shards -> same answer and masks", "[
     REQUIRE(j["masks"].size() == 1);
   }
 }
+
+TEST_CASE("CLI bench: exactly --new-tokens per query, every requested JSON key, a readable trace", "[cli]") {
+  std::string img = rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png";
+  REQUIRE(run("bench --quiet --model " + rstest::model_dir() + " --image " + img +
+              " --dtype bf16 --runs 2 --warmup 0 --new-tokens 5 --json " + tmp("bench.json") + " --trace " +
+              tmp("bench.trace") + " > " + tmp("bench.out")) == 0);
+  auto j = rstest::read_json(tmp("bench.json"));
+  REQUIRE(j["generated_ids"].size() == 5);  // EOS ignored
+  for (auto k : {"first_query_ms", "followup_query_ms", "decode_tokens_per_s", "measured_bandwidth_gbs",
+                 "decode_bandwidth_fraction"})
+    REQUIRE(j[k].get<double>() > 0);
+  for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess"}) {
+    REQUIRE(j["stages_ms"][k].get<double>() > 0);
+    REQUIRE(j["followup_stages_ms"].contains(k));
+  }
+  // The follow-up reuses the image encodings and the prompt prefix.
+  REQUIRE(j["followup_stages_ms"]["sam_encoder"].get<double>() == 0);
+  REQUIRE(j["followup_stages_ms"]["prefill_tokens"].get<double>() < j["stages_ms"]["prefill_tokens"].get<double>());
+  auto trace = rstest::read_json(tmp("bench.trace"));
+  bool saw_mm = false;
+  for (auto& e : trace) saw_mm = saw_mm || (e.contains("name") && e["name"] == "aten::mm");
+  REQUIRE(saw_mm);
+}

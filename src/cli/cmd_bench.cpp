@@ -1,7 +1,10 @@
 // reasonseg bench: per-stage timings of a first query on a new image and a follow-up question.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>
+#define RS_HAVE_RECORD_PROFILE 1
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -108,9 +111,13 @@ int cmd_bench(int argc, char** argv) {
   std::vector<Query> firsts, follows;
   for (int i = 0; i < warmup + runs; ++i) {
     // The profiler only records the last run: it costs time and the trace stays readable.
+#ifdef RS_HAVE_RECORD_PROFILE
     std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
     if (a.has("trace") && i + 1 == warmup + runs)
       trace = std::make_unique<torch::autograd::profiler::RecordProfile>(a.get("trace"));
+#else
+    if (a.has("trace")) fail("--trace: this LibTorch build has no legacy profiler (RecordProfile)");
+#endif
     auto ctx = seg.encode_image(image, ColorOrder::BGR);
     Query f = run_query(seg, ctx, prompt, new_tokens);
     Query u = run_query(seg, ctx, followup, new_tokens);
