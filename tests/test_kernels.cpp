@@ -37,6 +37,14 @@ TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
     REQUIRE(got.scalar_type() == torch::kBFloat16);
     REQUIRE(ulp_ratio(got, ref, 1e-30) <= 1.0);
   }
+  SECTION("CLIP's quick GELU rounds like PyTorch's three bf16 operators") {
+    auto x = bf16_randn({2, 999}, 4.0);
+    auto want = x * at::sigmoid(x * 1.702);  // LibTorch in bf16: a rounding after each operator
+    auto diff = (quick_gelu(x).to(torch::kFloat64) - want.to(torch::kFloat64)).abs();
+    // Identical but for exp's last fp32 bit flipping a bf16 rounding now and then.
+    REQUIRE(ulp_ratio(quick_gelu(x), want, 1e-30) <= 1.0);
+    REQUIRE((diff > 0).sum().item<int64_t>() <= x.numel() / 100);
+  }
   SECTION("softmax over rows with tails and masked (-inf) entries") {
     auto x = bf16_randn({37, 203}, 5.0);
     x[3].narrow(0, 100, 103).fill_(-INFINITY);

@@ -3,9 +3,12 @@
 #include "nn/cpu_kernels.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace reasonseg {
 
@@ -39,6 +42,15 @@ torch::Tensor rel_pos_softmax(const torch::Tensor& scores, const torch::Tensor& 
   sizes.push_back(Wk);
   auto s = scores.view(sizes) + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2);
   return fast_softmax(s.view(scores.sizes()), -1);
+}
+
+// Query tokens per block of global attention (REASONSEG_SAM_BLOCK overrides, for tuning).
+int64_t block_tokens() {
+  static const int64_t n = [] {
+    const char* e = std::getenv("REASONSEG_SAM_BLOCK");
+    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(256);
+  }();
+  return n;
 }
 
 }  // namespace
@@ -81,27 +93,32 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
     // Global attention over the whole grid: the [N, N] score matrix of one head is 64 MB in
     // fp32 at 64x64 tokens. Working on blocks of whole grid rows keeps scores, the rel-pos
     // add and the softmax in cache (13x faster on a 2-core CPU than materialising them).
-    const int64_t rows = std::max<int64_t>(1, 256 / W);
+    // Heads are spread over the threads, each running its blocks' small GEMMs alone: one
+    // fork/join per layer instead of one per operator and block.
+    const int64_t rows = std::max<int64_t>(1, block_tokens() / W);
     out = at::empty_like(q);
-    for (int64_t b = 0; b < B * heads; ++b) {
-      auto kt = k[b].t(), vb = v[b];
-      auto r_q = use_rel_pos ? q[b].view({H, W, hd}) : torch::Tensor();
-      for (int64_t r0 = 0; r0 < H; r0 += rows) {
-        const int64_t nr = std::min(rows, H - r0), n = nr * W;
-        auto qs = q[b].narrow(0, r0 * W, n);
-        auto s = at::mm(qs * scale, kt);
-        if (use_rel_pos) {
-          auto rq = r_q.narrow(0, r0, nr);
-          auto rel_h = at::einsum("hwc,hkc->hwk", {rq, Rh.narrow(0, r0, nr)});
-          auto rel_w = at::einsum("hwc,wkc->hwk", {rq, Rw});
-          s = rel_pos_softmax(s, rel_h, rel_w);
-        } else {
-          s = fast_softmax(s, -1);
-        }
-        auto dst = out[b].narrow(0, r0 * W, n);
-        at::mm_out(dst, s, vb);
-      }
+    auto qs_all = q * scale;
+    torch::Tensor rel_h_all, rel_w_all;  // [B*heads, H, W, H] and [B*heads, H, W, W]
+    if (use_rel_pos) {
+      auto r_q = q.view({B * heads, H, W, hd});
+      rel_h_all = at::einsum("bhwc,hkc->bhwk", {r_q, Rh}).contiguous();
+      rel_w_all = at::einsum("bhwc,wkc->bhwk", {r_q, Rw}).contiguous();
     }
+    const at::ThreadLocalState tls;  // InferenceMode, profiler, ...: worker threads must see them too
+    at::parallel_for(0, B * heads, 1, [&](int64_t b0, int64_t b1) {
+      at::ThreadLocalStateGuard tls_guard(tls);
+      for (int64_t b = b0; b < b1; ++b) {
+        auto kt = k[b].t(), vb = v[b];
+        for (int64_t r0 = 0; r0 < H; r0 += rows) {
+          const int64_t nr = std::min(rows, H - r0), n = nr * W;
+          auto sc = at::mm(qs_all[b].narrow(0, r0 * W, n), kt);
+          sc = use_rel_pos ? rel_pos_softmax(sc, rel_h_all[b].narrow(0, r0, nr), rel_w_all[b].narrow(0, r0, nr))
+                           : fast_softmax(sc, -1);
+          auto dst = out[b].narrow(0, r0 * W, n);
+          at::mm_out(dst, sc, vb);
+        }
+      }
+    });
   }
   out = out.view({B, heads, H, W, hd}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
   return proj.forward(out);

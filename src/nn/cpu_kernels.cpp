@@ -182,6 +182,27 @@ torch::Tensor gelu_bf16(const torch::Tensor& x0) {
   return y;
 }
 
+torch::Tensor quick_gelu_bf16(const torch::Tensor& x0) {
+  RECORD_FUNCTION("reasonseg::quick_gelu_bf16", std::vector<c10::IValue>({x0}));
+  auto x = x0.contiguous();
+  check_bf16(x, "quick_gelu_bf16 input");
+  auto y = at::empty_like(x);
+  const uint16_t* xp = u16(x);
+  uint16_t* yp = u16m(y);
+  auto round = [](__m512 v) { return load_bf16_from(_mm512_cvtneps_pbh(v)); };
+  at::parallel_for(0, x.numel(), 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i += 16) {
+      __mmask16 k = tail_mask(e - i);
+      __m512 v = load_bf16(xp + i, k);
+      __m512 t = round(_mm512_mul_ps(v, _mm512_set1_ps(1.703125f)));  // PyTorch casts 1.702 to bf16 first
+      __m512 sg = round(_mm512_div_ps(_mm512_set1_ps(1.0f),
+                                      _mm512_add_ps(_mm512_set1_ps(1.0f), exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), t)))));
+      store_bf16(yp + i, _mm512_mul_ps(v, sg), k);
+    }
+  });
+  return y;
+}
+
 torch::Tensor softmax_bf16(const torch::Tensor& x0) {
   RECORD_FUNCTION("reasonseg::softmax_bf16", std::vector<c10::IValue>({x0}));
   auto x = x0.contiguous();
@@ -382,6 +403,7 @@ torch::Tensor layer_norm_bf16(const torch::Tensor&, const torch::Tensor&, const 
 }
 torch::Tensor gelu_bf16(const torch::Tensor&) { fail("gelu_bf16: not compiled in"); }
 torch::Tensor softmax_bf16(const torch::Tensor&) { fail("softmax_bf16: not compiled in"); }
+torch::Tensor quick_gelu_bf16(const torch::Tensor&) { fail("quick_gelu_bf16: not compiled in"); }
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
   fail("rel_pos_softmax_bf16: not compiled in");
 }

@@ -14,6 +14,9 @@ torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weigh
                               double eps);
 // Exact (erf) GELU of a bf16 tensor, fp32 math.
 torch::Tensor gelu_bf16(const torch::Tensor& x);
+// CLIP's quick GELU, x * sigmoid(1.702 x), rounded to bf16 after each of its three operators
+// exactly as PyTorch evaluates it in bf16 (one pass instead of three).
+torch::Tensor quick_gelu_bf16(const torch::Tensor& x);
 // Softmax over the last dimension of a contiguous bf16 tensor, fp32 math, bf16 result.
 torch::Tensor softmax_bf16(const torch::Tensor& x);
 // SAM attention probabilities: rows r of scores [R, Hk*Wk] (bf16), plus rel_h[r, kh] + rel_w[r, kw]

@@ -128,7 +128,10 @@ torch::Tensor SamMLP::forward(torch::Tensor x) const {
   return x;
 }
 
-torch::Tensor quick_gelu(const torch::Tensor& x) { return x * at::sigmoid(x * 1.702); }
+torch::Tensor quick_gelu(const torch::Tensor& x) {
+  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available()) return quick_gelu_bf16(x);
+  return x * at::sigmoid(x * 1.702);
+}
 
 torch::Tensor fast_gelu(const torch::Tensor& x) {
   if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available()) return gelu_bf16(x);

@@ -1,0 +1,67 @@
+// SAM's global attention on grids larger than the fixtures' (the CPU path that works on blocks
+// of grid rows, heads spread over threads) against the formula written out in double.
+#include <catch2/catch.hpp>
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "models/sam_image_encoder.hpp"
+
+using namespace reasonseg;
+
+namespace {
+struct Root : Module {
+  Root(const SamConfig& c, int grid) : attn(c, grid) { child("attn", attn); }
+  SamAttention attn;
+};
+
+// segment-anything's attention with decomposed relative positions, op by op in `dtype` (double:
+// the exact value; bf16: what PyTorch computes in bf16, rounding after every operator).
+torch::Tensor reference(const SamAttention& a, const torch::Tensor& x, torch::ScalarType dtype) {
+  const int64_t H = x.size(1), W = x.size(2), C = x.size(3), nh = a.heads, hd = C / nh, N = H * W;
+  auto d = [dtype](const torch::Tensor& t) { return t.to(dtype); };
+  auto qkv = at::linear(d(x), d(a.qkv.weight), d(*a.qkv.bias)).view({N, 3, nh, hd}).permute({1, 2, 0, 3});
+  auto q = qkv[0], k = qkv[1], v = qkv[2];  // [nh, N, hd]
+  auto idx = [](int64_t n) { return at::arange(n).unsqueeze(1) - at::arange(n).unsqueeze(0) + (n - 1); };
+  auto Rh = d(*a.rel_pos_h).index({idx(H)}), Rw = d(*a.rel_pos_w).index({idx(W)});  // [H, H, hd], [W, W, hd]
+  auto rq = q.view({nh, H, W, hd});
+  auto rel_h = at::einsum("bhwc,hkc->bhwk", {rq, Rh}), rel_w = at::einsum("bhwc,wkc->bhwk", {rq, Rw});
+  auto s = at::matmul(q / std::sqrt(double(hd)), k.transpose(1, 2)).view({nh, H, W, H, W});
+  s = (s + rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).view({nh, N, N});
+  auto o = at::matmul(at::softmax(s, -1), v).permute({1, 0, 2}).reshape({1, H, W, C});
+  return at::linear(o, d(a.proj.weight), d(*a.proj.bias)).to(torch::kFloat64);
+}
+}  // namespace
+
+TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf16)", "[sam]") {
+  SamConfig c;
+  c.encoder_embed_dim = 64;
+  c.encoder_num_heads = 4;
+  const int grid = 40;  // 1600 tokens: above the size where the CPU switches to row blocks
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    Root r(c, grid);
+    LoadSettings ls;
+    ls.dtype = dtype;
+    randomize_module(r, ls, 11);
+    *r.attn.rel_pos_h = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
+    *r.attn.rel_pos_w = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
+    r.attn.qkv.weight.mul_(20);  // sharper attention than the 0.02-std init gives
+    auto x = (at::randn({1, grid, grid, 64})).to(dtype);
+    torch::Tensor got;
+    {
+      c10::InferenceMode guard;  // as ReasoningSegmenter runs it; worker threads must inherit it
+      got = r.attn.forward(x).to(torch::kFloat64);
+    }
+    auto exact = reference(r.attn, x, torch::kFloat64);
+    const double err = (got - exact).abs().max().item<double>(), scale = exact.abs().max().item<double>();
+    if (dtype == torch::kFloat32) {
+      INFO("fp32: max error " << err << " of max |value| " << scale);
+      REQUIRE(err <= 1e-5 * scale);
+    } else {
+      // bf16 may not be worse than PyTorch's own bf16 evaluation of the same formula.
+      const double ref_err = (reference(r.attn, x, torch::kBFloat16) - exact).abs().max().item<double>();
+      INFO("bf16: max error " << err << ", PyTorch-style bf16 " << ref_err << ", of max |value| " << scale);
+      REQUIRE(err <= 1.25 * ref_err);
+    }
+  }
+}
