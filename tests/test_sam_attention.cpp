@@ -17,7 +17,7 @@ struct Root : Module {
 
 // segment-anything's attention with decomposed relative positions, op by op in `dtype` (double:
 // the exact value; bf16: what PyTorch computes in bf16, rounding after every operator).
-torch::Tensor reference(const SamAttention& a, const torch::Tensor& x, torch::ScalarType dtype) {
+torch::Tensor reference_one(const SamAttention& a, const torch::Tensor& x, torch::ScalarType dtype) {
   const int64_t H = x.size(1), W = x.size(2), C = x.size(3), nh = a.heads, hd = C / nh, N = H * W;
   auto d = [dtype](const torch::Tensor& t) { return t.to(dtype); };
   auto qkv = at::linear(d(x), d(a.qkv.weight), d(*a.qkv.bias)).view({N, 3, nh, hd}).permute({1, 2, 0, 3});
@@ -31,13 +31,21 @@ torch::Tensor reference(const SamAttention& a, const torch::Tensor& x, torch::Sc
   auto o = at::matmul(at::softmax(s, -1), v).permute({1, 0, 2}).reshape({1, H, W, C});
   return at::linear(o, d(a.proj.weight), d(*a.proj.bias)).to(torch::kFloat64);
 }
+
+torch::Tensor reference(const SamAttention& a, const torch::Tensor& x, torch::ScalarType dtype) {
+  std::vector<torch::Tensor> outs;
+  for (int64_t b = 0; b < x.size(0); ++b) outs.push_back(reference_one(a, x.narrow(0, b, 1), dtype));
+  return at::cat(outs, 0);
+}
 }  // namespace
 
-TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf16)", "[sam]") {
+namespace {
+// One attention module on a grid x grid input of `batch` windows, fp32 and bf16, against the
+// formula in double; bf16 may not be worse than PyTorch's own bf16 evaluation of it.
+void check_attention(int grid, int64_t batch) {
   SamConfig c;
   c.encoder_embed_dim = 64;
   c.encoder_num_heads = 4;
-  const int grid = 40;  // 1600 tokens: above the size where the CPU switches to row blocks
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     Root r(c, grid);
     LoadSettings ls;
@@ -46,7 +54,7 @@ TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf1
     *r.attn.rel_pos_h = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
     *r.attn.rel_pos_w = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
     r.attn.qkv.weight.mul_(20);  // sharper attention than the 0.02-std init gives
-    auto x = (at::randn({1, grid, grid, 64})).to(dtype);
+    auto x = (at::randn({batch, grid, grid, 64})).to(dtype);
     torch::Tensor got;
     {
       c10::InferenceMode guard;  // as ReasoningSegmenter runs it; worker threads must inherit it
@@ -55,13 +63,22 @@ TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf1
     auto exact = reference(r.attn, x, torch::kFloat64);
     const double err = (got - exact).abs().max().item<double>(), scale = exact.abs().max().item<double>();
     if (dtype == torch::kFloat32) {
-      INFO("fp32: max error " << err << " of max |value| " << scale);
+      INFO("grid " << grid << " fp32: max error " << err << " of max |value| " << scale);
       REQUIRE(err <= 1e-5 * scale);
     } else {
-      // bf16 may not be worse than PyTorch's own bf16 evaluation of the same formula.
       const double ref_err = (reference(r.attn, x, torch::kBFloat16) - exact).abs().max().item<double>();
-      INFO("bf16: max error " << err << ", PyTorch-style bf16 " << ref_err << ", of max |value| " << scale);
+      INFO("grid " << grid << " bf16: max error " << err << ", PyTorch-style bf16 " << ref_err << ", of max |value| "
+                   << scale);
       REQUIRE(err <= 1.25 * ref_err);
     }
   }
+}
+}  // namespace
+
+TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf16)", "[sam]") {
+  check_attention(40, 1);  // 1600 tokens: above the size where the CPU switches to row blocks
+}
+
+TEST_CASE("SAM window attention, 3 windows of 14x14, equals the formula (fp32 and bf16)", "[sam]") {
+  check_attention(14, 3);  // the batched path with the fused rel-pos softmax
 }
