@@ -97,6 +97,18 @@ TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
     auto c = emb.cos().to(torch::kFloat64).view({1, T, 1, hd}), sn = emb.sin().to(torch::kFloat64).view({1, T, 1, hd});
     REQUIRE(ulp_ratio(rope_bf16(x, emb.cos(), emb.sin()), xf * c + rot * sn, 1e-3) <= 1.0);
   }
+  SECTION("causal prompt softmax equals HF's bf16 division, fp32 masked softmax, bf16 cast") {
+    if (!bf16_kernels_available()) return;
+    const int64_t T = 5, past = 7, S = past + T;
+    auto raw = bf16_randn({1, 2, 3 * T, S}, 20.0);  // 2 KV heads x 3 query heads x T queries
+    auto want = (raw / std::sqrt(128.0)).to(torch::kFloat32);
+    auto mask = at::ones({T, S}, torch::kBool).triu(past + 1);
+    want = want.view({1, 2, 3, T, S}).masked_fill(mask, -INFINITY).view({1, 2, 3 * T, S});
+    want = at::softmax(want, -1).to(torch::kBFloat16);
+    auto got = causal_softmax_bf16(raw, float(c10::BFloat16(float(std::sqrt(128.0)))), past, T);
+    REQUIRE(ulp_ratio(got, want, 1e-30) <= 1.0);
+    REQUIRE((got != want).sum().item<int64_t>() <= want.numel() / 100);
+  }
   SECTION("one-token attention over a grouped KV cache, read in place") {
     if (!bf16_kernels_available()) return;
     for (int64_t hd : {128, 72}) {

@@ -71,14 +71,20 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   {
     // Grouped-query attention without copying K/V: query heads of one KV head are stacked.
     auto qg = q.reshape({1, KV, rep * T, hd});
-    auto scores = at::matmul(qg, keys.transpose(-1, -2)) / std::sqrt(double(hd));  // [1, KV, rep*T, S]
-    auto probs = scores.to(torch::kFloat32);
-    if (T > 1) {
-      // Causal: query i (position past+i) sees keys 0..past+i.
-      auto mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
-      probs = probs.view({1, KV, rep, T, S}).masked_fill(mask, -std::numeric_limits<float>::infinity()).view({1, KV, rep * T, S});
+    auto raw = at::matmul(qg, keys.transpose(-1, -2));  // [1, KV, rep*T, S]
+    torch::Tensor probs;
+    if (fused) {
+      // HF divides in bf16, by the divisor rounded to bf16 (a wrapped scalar takes the tensor's dtype).
+      probs = causal_softmax_bf16(raw, float(c10::BFloat16(float(std::sqrt(double(hd))))), past, T);
+    } else {
+      probs = (raw / std::sqrt(double(hd))).to(torch::kFloat32);
+      if (T > 1) {
+        // Causal: query i (position past+i) sees keys 0..past+i.
+        auto mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
+        probs = probs.view({1, KV, rep, T, S}).masked_fill(mask, -std::numeric_limits<float>::infinity()).view({1, KV, rep * T, S});
+      }
+      probs = at::softmax(probs, -1).to(q.scalar_type());
     }
-    probs = at::softmax(probs, -1).to(q.scalar_type());
     attn = at::matmul(probs, values).view({1, H, T, hd}).transpose(1, 2).reshape({1, T, H * hd});
   }
   auto r = x + o_proj.forward(attn);

@@ -396,6 +396,31 @@ torch::Tensor decode_attention_bf16(const torch::Tensor& q0, const torch::Tensor
 }
 
 
+torch::Tensor causal_softmax_bf16(const torch::Tensor& scores0, float divisor, int64_t past, int64_t T) {
+  RECORD_FUNCTION("reasonseg::causal_softmax_bf16", std::vector<c10::IValue>({scores0}));
+  auto x = scores0.contiguous();
+  check_bf16(x, "causal_softmax scores");
+  const int64_t S = x.size(-1), R = x.numel() / S;
+  if (T < 1 || x.size(-2) % T || past + T > S) fail("causal_softmax: ", x.size(-2), " rows of ", past, " + ", T, " positions do not fit ", S, " keys");
+  auto y = at::empty_like(x);
+  const uint16_t* xp = u16(x);
+  uint16_t* yp = u16m(y);
+  at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(S);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = past + r % T + 1;  // visible keys
+      for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 v = _mm512_div_ps(load_bf16(xp + r * S + i, k), _mm512_set1_ps(divisor));
+        _mm512_mask_storeu_ps(row.data() + i, k, load_bf16_from(_mm512_cvtneps_pbh(v)));
+      }
+      softmax_row(row.data(), n, yp + r * S);
+      for (int64_t i = n; i < S; i += 16) _mm256_mask_storeu_epi16(yp + r * S + i, tail_mask(S - i), _mm256_setzero_si256());
+    }
+  });
+  return y;
+}
+
 #else
 
 torch::Tensor layer_norm_bf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, double) {
@@ -407,6 +432,7 @@ torch::Tensor quick_gelu_bf16(const torch::Tensor&) { fail("quick_gelu_bf16: not
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
   fail("rel_pos_softmax_bf16: not compiled in");
 }
+torch::Tensor causal_softmax_bf16(const torch::Tensor&, float, int64_t, int64_t) { fail("causal_softmax_bf16: not compiled in"); }
 torch::Tensor rms_norm_bf16(const torch::Tensor&, const torch::Tensor&, double) { fail("rms_norm_bf16: not compiled in"); }
 torch::Tensor silu_mul_bf16(const torch::Tensor&, const torch::Tensor&) { fail("silu_mul_bf16: not compiled in"); }
 torch::Tensor rope_bf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {

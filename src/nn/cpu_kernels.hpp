@@ -32,6 +32,11 @@ torch::Tensor silu_mul_bf16(const torch::Tensor& gate, const torch::Tensor& up);
 // Rotary embedding (rotate-half form) of x [1, T, heads, hd] (contiguous bf16) with fp32 tables
 // cos/sin [T, hd]: x * cos + rotate_half(x) * sin, fp32 math, bf16 result of the same layout.
 torch::Tensor rope_bf16(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// Causal attention probabilities of a prompt: scores [..., G*T, S] bf16 (raw q.k products; G
+// query heads of T positions stacked) are divided by `divisor` and rounded to bf16 (as HF's bf16
+// division does), row g*T + t keeps keys 0..past+t, softmax in fp32, bf16 result (masked keys 0). Replaces a division, two conversions,
+// a masked fill and a softmax over the whole score tensor.
+torch::Tensor causal_softmax_bf16(const torch::Tensor& scores, float divisor, int64_t past, int64_t T);
 // One decoding step of causal attention for one query token, reading the KV cache in place:
 // q [1, 1, H, hd] bf16 (after RoPE); k_cache/v_cache [1, KV, capacity, hd] bf16 whose first S
 // positions are valid; query head h uses KV head h / (H / KV). fp32 scores, softmax and sums.
