@@ -162,6 +162,9 @@ TEST_CASE("CLI bench: exactly --new-tokens per query, every requested JSON key, 
     REQUIRE(j["stages_ms"][k].get<double>() > 0);
     REQUIRE(j["followup_stages_ms"].contains(k));
   }
+  // Bandwidth is measured before each measured run; the fraction is the median of the runs'.
+  REQUIRE(j["measured_bandwidth_gbs_per_run"].size() == 2);
+  REQUIRE(j["decode_bandwidth_fraction_per_run"].size() == 2);
   // The follow-up reuses the image encodings and the prompt prefix.
   REQUIRE(j["followup_stages_ms"]["sam_encoder"].get<double>() == 0);
   REQUIRE(j["followup_stages_ms"]["prefill_tokens"].get<double>() < j["stages_ms"]["prefill_tokens"].get<double>());
