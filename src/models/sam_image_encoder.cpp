@@ -1,7 +1,5 @@
 #include "models/sam_image_encoder.hpp"
 
-#include "nn/cpu_kernels.hpp"
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
@@ -9,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+
+#include "nn/cpu_kernels.hpp"
 
 namespace reasonseg {
 

@@ -5,7 +5,6 @@
 #include <ATen/record_function.h>
 
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "util/error.hpp"
@@ -80,6 +79,31 @@ void check_bf16(const torch::Tensor& t, const char* what) {
     fail(what, ": expected a contiguous bf16 CPU tensor");
 }
 
+// y = f(x) element-wise over a bf16 tensor, f on 16 fp32 lanes at a time, in parallel.
+template <typename F>
+torch::Tensor map_bf16(const torch::Tensor& x0, const char* what, F f) {
+  auto x = x0.contiguous();
+  check_bf16(x, what);
+  auto y = at::empty_like(x);
+  const uint16_t* xp = u16(x);
+  uint16_t* yp = u16m(y);
+  at::parallel_for(0, x.numel(), 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i += 16) {
+      __mmask16 k = tail_mask(e - i);
+      store_bf16(yp + i, f(load_bf16(xp + i, k)), k);
+    }
+  });
+  return y;
+}
+
+// n bf16 values to fp32.
+inline void load_row_fp32(const uint16_t* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 k = tail_mask(n - i);
+    _mm512_mask_storeu_ps(dst + i, k, load_bf16(src + i, k));
+  }
+}
+
 // Softmax of v[0..n) in place (fp32), written as bf16 to out.
 inline void softmax_row(float* v, int64_t n, uint16_t* out) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -99,16 +123,28 @@ inline void softmax_row(float* v, int64_t n, uint16_t* out) {
   }
 }
 
-// out = sum_s p[s] * inv * v[s, :] for rows of NV*16 values: the accumulators stay in registers.
-template <int NV>
-inline void weighted_sum_rows(const float* p, int64_t S, float inv, const uint16_t* v, int64_t stride, uint16_t* out) {
+// out[0..min(n, 128)) = sum_s p[s] * inv * v[s, ..]: the 8 accumulators stay in registers. kFull
+// (n >= 128) makes every mask a constant; with runtime masks they spill and the loop runs ~50% slower.
+template <bool kFull>
+inline void weighted_sum_chunk(const float* p, int64_t S, float inv, const uint16_t* v, int64_t stride, int64_t n,
+                               uint16_t* out) {
+  constexpr int NV = 8;
+  __mmask16 km[NV];
   __m512 acc[NV];
-  for (int j = 0; j < NV; ++j) acc[j] = _mm512_setzero_ps();
+  for (int j = 0; j < NV; ++j) km[j] = kFull ? 0xFFFF : 16 * j < n ? tail_mask(n - 16 * j) : 0, acc[j] = _mm512_setzero_ps();
   for (int64_t s = 0; s < S; ++s) {
     const __m512 w = _mm512_set1_ps(p[s] * inv);
-    for (int j = 0; j < NV; ++j) acc[j] = _mm512_fmadd_ps(w, load_bf16(v + s * stride + 16 * j, 0xFFFF), acc[j]);
+    for (int j = 0; j < NV; ++j) acc[j] = _mm512_fmadd_ps(w, load_bf16(v + s * stride + 16 * j, km[j]), acc[j]);
   }
-  for (int j = 0; j < NV; ++j) store_bf16(out + 16 * j, acc[j], 0xFFFF);
+  for (int j = 0; j < NV; ++j) store_bf16(out + 16 * j, acc[j], km[j]);
+}
+
+// out[0..n) = sum_s p[s] * inv * v[s, 0..n), 128 columns at a time.
+inline void weighted_sum_rows(const float* p, int64_t S, float inv, const uint16_t* v, int64_t stride, int64_t n,
+                              uint16_t* out) {
+  int64_t c0 = 0;
+  for (; c0 + 128 <= n; c0 += 128) weighted_sum_chunk<true>(p, S, inv, v + c0, stride, 128, out + c0);
+  if (c0 < n) weighted_sum_chunk<false>(p, S, inv, v + c0, stride, n - c0, out + c0);
 }
 
 }  // namespace
@@ -166,41 +202,20 @@ torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weigh
   return y;
 }
 
-torch::Tensor gelu_bf16(const torch::Tensor& x0) {
-  RECORD_FUNCTION("reasonseg::gelu_bf16", std::vector<c10::IValue>({x0}));
-  auto x = x0.contiguous();
-  check_bf16(x, "gelu_bf16 input");
-  auto y = at::empty_like(x);
-  const uint16_t* xp = u16(x);
-  uint16_t* yp = u16m(y);
-  at::parallel_for(0, x.numel(), 16384, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i += 16) {
-      __mmask16 k = tail_mask(e - i);
-      store_bf16(yp + i, gelu_ps(load_bf16(xp + i, k)), k);
-    }
-  });
-  return y;
+torch::Tensor gelu_bf16(const torch::Tensor& x) {
+  RECORD_FUNCTION("reasonseg::gelu_bf16", std::vector<c10::IValue>({x}));
+  return map_bf16(x, "gelu_bf16 input", [](__m512 v) { return gelu_ps(v); });
 }
 
-torch::Tensor quick_gelu_bf16(const torch::Tensor& x0) {
-  RECORD_FUNCTION("reasonseg::quick_gelu_bf16", std::vector<c10::IValue>({x0}));
-  auto x = x0.contiguous();
-  check_bf16(x, "quick_gelu_bf16 input");
-  auto y = at::empty_like(x);
-  const uint16_t* xp = u16(x);
-  uint16_t* yp = u16m(y);
+torch::Tensor quick_gelu_bf16(const torch::Tensor& x) {
+  RECORD_FUNCTION("reasonseg::quick_gelu_bf16", std::vector<c10::IValue>({x}));
   auto round = [](__m512 v) { return load_bf16_from(_mm512_cvtneps_pbh(v)); };
-  at::parallel_for(0, x.numel(), 16384, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i += 16) {
-      __mmask16 k = tail_mask(e - i);
-      __m512 v = load_bf16(xp + i, k);
-      __m512 t = round(_mm512_mul_ps(v, _mm512_set1_ps(1.703125f)));  // PyTorch casts 1.702 to bf16 first
-      __m512 sg = round(_mm512_div_ps(_mm512_set1_ps(1.0f),
-                                      _mm512_add_ps(_mm512_set1_ps(1.0f), exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), t)))));
-      store_bf16(yp + i, _mm512_mul_ps(v, sg), k);
-    }
+  return map_bf16(x, "quick_gelu_bf16 input", [&](__m512 v) {
+    __m512 t = round(_mm512_mul_ps(v, _mm512_set1_ps(1.703125f)));  // PyTorch casts 1.702 to bf16 first
+    __m512 sg = round(_mm512_div_ps(_mm512_set1_ps(1.0f),
+                                    _mm512_add_ps(_mm512_set1_ps(1.0f), exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), t)))));
+    return _mm512_mul_ps(v, sg);
   });
-  return y;
 }
 
 torch::Tensor softmax_bf16(const torch::Tensor& x0) {
@@ -214,10 +229,7 @@ torch::Tensor softmax_bf16(const torch::Tensor& x0) {
   at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(N);
     for (int64_t r = r0; r < r1; ++r) {
-      for (int64_t i = 0; i < N; i += 16) {
-        __mmask16 k = tail_mask(N - i);
-        _mm512_mask_storeu_ps(row.data() + i, k, load_bf16(xp + r * N + i, k));
-      }
+      load_row_fp32(xp + r * N, N, row.data());
       softmax_row(row.data(), N, yp + r * N);
     }
   });
@@ -237,17 +249,10 @@ torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Ten
   at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(N), rw(Wk);
     for (int64_t r = r0; r < r1; ++r) {
-      for (int64_t i = 0; i < Wk; i += 16) {
-        __mmask16 k = tail_mask(Wk - i);
-        _mm512_mask_storeu_ps(rw.data() + i, k, load_bf16(wp + r * Wk + i, k));
-      }
+      load_row_fp32(wp + r * Wk, Wk, rw.data());
       const uint16_t* s = sp + r * N;
       for (int64_t kh = 0; kh < Hk; ++kh) {
-        uint16_t hb = hp[r * Hk + kh];
-        uint32_t hbits = uint32_t(hb) << 16;
-        float hv;
-        std::memcpy(&hv, &hbits, 4);
-        const __m512 h = _mm512_set1_ps(hv);
+        const __m512 h = _mm512_set1_ps(float(c10::BFloat16(hp[r * Hk + kh], c10::BFloat16::from_bits())));
         for (int64_t i = 0; i < Wk; i += 16) {
           __mmask16 k = tail_mask(Wk - i);
           __m512 v = _mm512_add_ps(_mm512_add_ps(load_bf16(s + kh * Wk + i, k), h), _mm512_maskz_loadu_ps(k, rw.data() + i));
@@ -355,7 +360,7 @@ torch::Tensor decode_attention_bf16(const torch::Tensor& q0, const torch::Tensor
   const uint16_t *qp = u16(q), *kp = u16(k_cache), *vp = u16(v_cache);
   uint16_t* yp = u16m(y);
   at::parallel_for(0, H, 1, [&](int64_t h0, int64_t h1) {
-    std::vector<float> p(S), acc(hd);
+    std::vector<float> p(S);
     for (int64_t h = h0; h < h1; ++h) {
       const uint16_t* kh = kp + (h / rep) * cap * hd;
       const uint16_t* vh = vp + (h / rep) * cap * hd;
@@ -373,35 +378,19 @@ torch::Tensor decode_attention_bf16(const torch::Tensor& q0, const torch::Tensor
       float sum = 0;
       for (int64_t s = 0; s < S; ++s) sum += (p[s] = std::exp(p[s] - mx));
       const float inv = 1.0f / sum;
-      if (hd == 128) {
-        weighted_sum_rows<8>(p.data(), S, inv, vh, hd, yp + h * hd);
-      } else {
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t s = 0; s < S; ++s) {
-          const __m512 w = _mm512_set1_ps(p[s] * inv);
-          for (int64_t i = 0; i < hd; i += 16) {
-            __mmask16 k = tail_mask(hd - i);
-            _mm512_mask_storeu_ps(acc.data() + i, k,
-                                  _mm512_fmadd_ps(w, load_bf16(vh + s * hd + i, k), _mm512_maskz_loadu_ps(k, acc.data() + i)));
-          }
-        }
-        for (int64_t i = 0; i < hd; i += 16) {
-          __mmask16 k = tail_mask(hd - i);
-          store_bf16(yp + h * hd + i, _mm512_maskz_loadu_ps(k, acc.data() + i), k);
-        }
-      }
+      weighted_sum_rows(p.data(), S, inv, vh, hd, hd, yp + h * hd);
     }
   });
   return y;
 }
-
 
 torch::Tensor causal_softmax_bf16(const torch::Tensor& scores0, float divisor, int64_t past, int64_t T) {
   RECORD_FUNCTION("reasonseg::causal_softmax_bf16", std::vector<c10::IValue>({scores0}));
   auto x = scores0.contiguous();
   check_bf16(x, "causal_softmax scores");
   const int64_t S = x.size(-1), R = x.numel() / S;
-  if (T < 1 || x.size(-2) % T || past + T > S) fail("causal_softmax: ", x.size(-2), " rows of ", past, " + ", T, " positions do not fit ", S, " keys");
+  if (T < 1 || x.size(-2) % T || past + T > S)
+    fail("causal_softmax: ", x.size(-2), " rows of ", past, " + ", T, " positions do not fit ", S, " keys");
   auto y = at::empty_like(x);
   const uint16_t* xp = u16(x);
   uint16_t* yp = u16m(y);

@@ -55,15 +55,6 @@ void rows_kernel(const uint16_t* w, const uint16_t* x, float* y, int64_t n0, int
 }  // namespace
 #endif
 
-bool gemv_bf16_available() {
-#ifdef RS_GEMV_KERNEL
-  static const bool ok = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
-  return ok;
-#else
-  return false;
-#endif
-}
-
 torch::Tensor gemv_bf16(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor* bias) {
 #ifdef RS_GEMV_KERNEL
   RECORD_FUNCTION("reasonseg::gemv_bf16", std::vector<c10::IValue>({x}));

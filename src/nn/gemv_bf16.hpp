@@ -4,10 +4,9 @@
 
 namespace reasonseg {
 
-// True when this CPU runs vdpbf16ps (AVX512-BF16) and the kernel was compiled in.
-bool gemv_bf16_available();
 // y[n] = sum_k w[n, k] x[k] (+ bias[n]): x bf16 with one row ([K] or [1, .., K]), w bf16 [N, K]
-// contiguous. fp32 accumulation, rounded to bf16 like LibTorch's bf16 linear.
+// contiguous. fp32 accumulation, rounded to bf16 like LibTorch's bf16 linear. Call only where
+// bf16_kernels_available() (nn/cpu_kernels.hpp) says this CPU and build have AVX512-BF16.
 torch::Tensor gemv_bf16(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor* bias);
 
 }  // namespace reasonseg

@@ -19,7 +19,7 @@ torch::Tensor Linear::forward(const torch::Tensor& x) const {
   // One bf16 token (decoding): a streaming AVX512-BF16 kernel reads the weights at close to
   // memory bandwidth, about twice what LibTorch 1.13's bf16 linear reaches for a single row.
   if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && x.numel() == x.size(-1) && weight.is_contiguous() &&
-      gemv_bf16_available())
+      bf16_kernels_available())
     return gemv_bf16(x, weight, bias);
   // One fp32 token: BLAS gemv (OpenBLAS sgemv streams at memory bandwidth; LibTorch's linear
   // for a single row measured 3.5x slower).

@@ -63,9 +63,9 @@ struct SamMLP : Module {
 };
 
 torch::Tensor quick_gelu(const torch::Tensor& x);
-// GELU (erf) and softmax with the same results as LibTorch's reduced-precision kernels (which
-// compute in fp32 and round), but run through fp32 on CPU, where the bf16 kernels of
-// LibTorch 1.13 are several times slower.
+// GELU (erf) and softmax with LibTorch's results for bf16 (fp32 math, one rounding), but on CPU
+// through the fused kernels of nn/cpu_kernels.hpp (or LibTorch's fp32 kernels where the CPU
+// lacks AVX512-BF16): LibTorch 1.13's own bf16 kernels are several times slower.
 torch::Tensor fast_gelu(const torch::Tensor& x);
 torch::Tensor fast_softmax(const torch::Tensor& x, int64_t dim);
 
