@@ -68,15 +68,18 @@ SamAttention::SamAttention(const SamConfig& c, int in_size)
   }
 }
 
-torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
-  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3), hd = C / heads, N = H * W;
-  auto qkv_t = qkv.forward(x).reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4}).reshape({3, B * heads, N, hd});
+torch::Tensor SamAttention::forward(const torch::Tensor& x) const { return proj.forward(attend(qkv.forward(x))); }
+
+torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
+  const int64_t B = qkv_grid.size(0), H = qkv_grid.size(1), W = qkv_grid.size(2), C = qkv_grid.size(3) / 3,
+                hd = C / heads, N = H * W;
+  auto qkv_t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4}).reshape({3, B * heads, N, hd});
   auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
   const double scale = std::pow(double(hd), -0.5);
   torch::Tensor Rh, Rw;
   if (use_rel_pos) Rh = get_rel_pos(H, H, *rel_pos_h), Rw = get_rel_pos(W, W, *rel_pos_w);
   torch::Tensor out;
-  if (N <= 1024 || !x.is_cpu()) {
+  if (N <= 1024 || !qkv_grid.is_cpu()) {
     // Windows (small grids) and GPUs: one batched product for all windows and heads.
     auto attn = at::matmul(q * scale, k.transpose(-2, -1));
     if (use_rel_pos) {
@@ -120,8 +123,7 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const {
       }
     });
   }
-  out = out.view({B, heads, H, W, hd}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
-  return proj.forward(out);
+  return out.view({B, heads, H, W, hd}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
 }
 
 SamBlock::SamBlock(const SamConfig& c, int window_size)
@@ -138,14 +140,26 @@ torch::Tensor SamBlock::forward(const torch::Tensor& x) const {
   auto h = norm1.forward(x);
   const int64_t B = h.size(0), H = h.size(1), W = h.size(2), C = h.size(3);
   if (window > 0) {
-    // Zero-pad after norm1 to a multiple of the window; padded tokens stay in as keys.
+    // segment-anything zero-pads after norm1 to a multiple of the window (padded tokens stay in
+    // as keys) and runs qkv and proj on the padded grid. A zero token's qkv row is exactly the
+    // bias, and proj is row-wise, so both run on the real tokens only (ViT-H at 1024: 4096
+    // instead of 4900 rows) and the padding is filled with the bias.
     const int64_t ws = window, ph = (ws - H % ws) % ws, pw = (ws - W % ws) % ws;
-    if (ph || pw) h = at::constant_pad_nd(h, {0, 0, 0, pw, 0, ph});
+    auto t = attn.qkv.forward(h);  // [B, H, W, 3C]
+    if (ph || pw) {
+      t = at::constant_pad_nd(t, {0, 0, 0, pw, 0, ph});
+      if (attn.qkv.bias) {
+        const auto& b = *attn.qkv.bias;
+        if (ph) t.narrow(1, H, ph).add_(b);
+        if (pw) t.narrow(1, 0, H).narrow(2, W, pw).add_(b);
+      }
+    }
     const int64_t Hp = H + ph, Wp = W + pw;
-    h = h.view({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, C});
-    h = attn.forward(h);
+    t = t.view({B, Hp / ws, ws, Wp / ws, ws, 3 * C}).permute({0, 1, 3, 2, 4, 5}).reshape({-1, ws, ws, 3 * C});
+    h = attn.attend(t);
     h = h.view({B, Hp / ws, Wp / ws, ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, C});
     if (ph || pw) h = h.narrow(1, 0, H).narrow(2, 0, W);
+    h = attn.proj.forward(h);
   } else {
     h = attn.forward(h);
   }

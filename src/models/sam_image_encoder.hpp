@@ -11,7 +11,9 @@ namespace reasonseg {
 // Multi-head attention over an HxW token grid with SAM's decomposed relative positions.
 struct SamAttention : Module {
   SamAttention(const SamConfig& c, int input_size);
-  torch::Tensor forward(const torch::Tensor& x) const;  // [B, H, W, C]
+  torch::Tensor forward(const torch::Tensor& x) const;  // [B, H, W, C] -> proj(attend(qkv(x)))
+  // Attention over a grid of qkv outputs [B, H, W, 3C] -> [B, H, W, C], before proj.
+  torch::Tensor attend(const torch::Tensor& qkv_grid) const;
   int heads, input_size;
   bool use_rel_pos;
   Linear qkv, proj;
