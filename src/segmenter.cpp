@@ -6,10 +6,14 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
@@ -76,6 +80,17 @@ struct ReasoningSegmenter::Impl {
   ConvTemplate tpl = ConvTemplate::LlavaV1;
   int seg_id = -1;
   double load_s = 0;
+
+  // Keys/values of the text before the image (system prompt, "USER:"), the same for every
+  // instruction and every image: the first query computes them, later first queries on new
+  // images copy them instead of running them again (35 of LISA-7B's 311 prompt positions).
+  struct PrefixKV {
+    std::vector<int64_t> seq;
+    std::vector<torch::Tensor> k, v;  // per layer [1, kv_heads, len, head_dim]
+  };
+  mutable std::mutex prefix_mutex;
+  mutable std::shared_ptr<const PrefixKV> prefix_kv;
+  std::shared_ptr<const PrefixKV> text_prefix(const ImageContext::State& st, const std::vector<int64_t>& seq) const;
 
   void sync() const {
     if (device.is_cuda()) torch::cuda::synchronize();
@@ -232,6 +247,26 @@ void ReasoningSegmenter::Impl::ensure_sam(ImageContext::State& st, TensorTrace* 
 }
 
 // Embeddings of seq[from:]: token ids through embed_tokens, image markers from the CLIP features.
+std::shared_ptr<const ReasoningSegmenter::Impl::PrefixKV> ReasoningSegmenter::Impl::text_prefix(
+    const ImageContext::State& st, const std::vector<int64_t>& seq) const {
+  const auto image_at = std::find_if(seq.begin(), seq.end(), [](int64_t id) { return id < 0; });
+  const int64_t len = image_at - seq.begin();
+  if (image_at == seq.end() || len < 2) return nullptr;
+  std::lock_guard<std::mutex> lock(prefix_mutex);  // one thread computes it, the others wait
+  if (!prefix_kv) {
+    auto pre = std::make_shared<PrefixKV>();
+    pre->seq.assign(seq.begin(), image_at);
+    KVCache c = model->llama.new_cache(len, dtype, device);
+    model->llama.forward(embed_sequence(st, pre->seq, 0), c);
+    for (size_t l = 0; l < c.k.size(); ++l) pre->k.push_back(c.k[l]), pre->v.push_back(c.v[l]);
+    prefix_kv = std::move(pre);
+  }
+  // A prompt whose text before the image differs (not produced by this model's template) runs in full.
+  if (prefix_kv->seq.size() != size_t(len) || !std::equal(prefix_kv->seq.begin(), prefix_kv->seq.end(), seq.begin()))
+    return nullptr;
+  return prefix_kv;
+}
+
 torch::Tensor ReasoningSegmenter::Impl::embed_sequence(const ImageContext::State& st, const std::vector<int64_t>& seq,
                                                        size_t from) const {
   std::vector<torch::Tensor> parts;
@@ -347,6 +382,15 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
     keep = std::min(keep, T0 - 1);
     if (!tf_rows.empty()) keep = std::min(keep, tf_rows.front());
   }
+  auto t1 = Clock::now();
+  // A new image: the text before it comes from the model's shared prefix cache. Traced runs
+  // (parity tests) compute every position as the reference does.
+  std::shared_ptr<const PrefixKV> pre;
+  if (!trace) {
+    pre = text_prefix(st, seq);
+    const int64_t len = pre ? int64_t(pre->seq.size()) : 0;
+    if (pre && (keep >= len || len > T0 - 1 || (!tf_rows.empty() && len > tf_rows.front()))) pre.reset();
+  }
   const int64_t need = std::min<int64_t>(max_pos, T0 + max_new);
   if (st.cache.capacity() < need) {
     KVCache c = model->llama.new_cache(std::min<int64_t>(max_pos, (need + 255) / 256 * 256), dtype, device);
@@ -356,10 +400,16 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
     }
     st.cache = std::move(c);
   }
+  if (pre) {
+    keep = int64_t(pre->seq.size());
+    for (size_t l = 0; l < pre->k.size(); ++l) {
+      st.cache.k[l].narrow(2, 0, keep).copy_(pre->k[l]);
+      st.cache.v[l].narrow(2, 0, keep).copy_(pre->v[l]);
+    }
+  }
   st.cache.length = keep;
   st.seq.assign(seq.begin(), seq.begin() + keep);
 
-  auto t1 = Clock::now();
   auto embeds = embed_sequence(st, seq, size_t(keep));
   auto hidden = model->llama.forward(embeds, st.cache);
   st.seq = seq;

@@ -1,5 +1,6 @@
 // The public API: model/session split, KV-cache reuse, .bin checkpoints, prompts, bad input.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -65,6 +66,29 @@ TEST_CASE("a follow-up question reuses the image and KV prefix and gives the sam
   REQUIRE(second.timings_ms.count("clip") == 0);
   REQUIRE(second.timings_ms.at("prefill_tokens") < fresh.timings_ms.at("prefill_tokens") - 256);
   REQUIRE(first.timings_ms.count("clip") == 1);
+}
+
+TEST_CASE("new images reuse the keys/values of the text before the image, with the same answers", "[api]") {
+  auto dtype = GENERATE(DType::Float32, DType::BFloat16);
+  auto opt = fp32_options(rstest::model_dir());
+  opt.dtype = dtype;
+  ReasoningSegmenter seg(opt);  // its own model: the prefix cache starts empty
+  for (const char* file : {"a_rect.png", "a_dog.png", "a_rect.png"}) {
+    TensorTrace trace;  // a traced query runs every prompt position, as the reference does
+    auto full_ctx = seg.encode_image(case_image(file));
+    auto full = seg.segment(full_ctx, kRectPrompt, {}, &trace);
+    auto ctx = seg.encode_image(case_image(file));
+    auto r = seg.segment(ctx, kRectPrompt);
+    const auto image_at = std::find(r.input_ids.begin(), r.input_ids.end(), -200) - r.input_ids.begin();
+    REQUIRE(image_at == 35);  // BOS, the system prompt, "USER:" and <im_start>
+    REQUIRE(r.timings_ms.at("prefill_tokens") == full.timings_ms.at("prefill_tokens") - image_at);
+    REQUIRE(r.output_ids == full.output_ids);
+    REQUIRE(r.masks.size() == full.masks.size());
+    for (size_t i = 0; i < r.masks.size(); ++i) {
+      REQUIRE(cv::countNonZero(r.masks[i].mask != full.masks[i].mask) == 0);
+      REQUIRE(r.masks[i].score == Approx(full.masks[i].score).margin(1e-5));
+    }
+  }
 }
 
 TEST_CASE("zero [SEG] is an explicit no-target result; masks carry score, area and box", "[api]") {
