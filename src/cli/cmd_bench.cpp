@@ -90,8 +90,8 @@ int cmd_bench(int argc, char** argv) {
         "Each run: a first query on a freshly encoded image, then a follow-up question on the same image\n"
         "(CLIP and SAM encodings and the prompt-prefix KV cache reused). Exactly --new-tokens tokens are\n"
         "decoded per query (EOS ignored). Reports medians and min/max per stage, tokens/s and decode\n"
-        "bandwidth (weight bytes per token / time per token) against the read bandwidth measured right\n"
-        "before each run (median of the per-run fractions).\n"
+        "bandwidth (weight bytes per token / time per token, both queries' decodes) against the read bandwidth\n"
+        "measured between the two queries of each run (median of the per-run fractions).\n"
         "--trace FILE writes a Chrome trace (chrome://tracing, Perfetto) of every LibTorch operator of the\n"
         "last run, to see where a stage spends its time.");
     return 0;
@@ -107,8 +107,9 @@ int cmd_bench(int argc, char** argv) {
   auto t_load = Clock::now();
   ReasoningSegmenter seg(opt);
   double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
-  // The VM's bandwidth drifts by 2x within minutes, so it is measured right before every measured
-  // run and each run's decode is compared with its own measurement.
+  // The VM's bandwidth drifts by 2x within minutes, so it is measured in every measured run
+  // between the first query and the follow-up: right after the first query's decode and right
+  // before the follow-up's, and each run's decodes are compared with their own measurement.
   std::vector<double> run_bw;
 
   std::vector<Query> firsts, follows;
@@ -121,9 +122,9 @@ int cmd_bench(int argc, char** argv) {
 #else
     if (a.has("trace")) fail("--trace: this LibTorch build has no legacy profiler (RecordProfile)");
 #endif
-    if (i >= warmup) run_bw.push_back(measure_read_bandwidth_gbs());
     auto ctx = seg.encode_image(image, ColorOrder::BGR);
     Query f = run_query(seg, ctx, prompt, new_tokens);
+    if (i >= warmup) run_bw.push_back(measure_read_bandwidth_gbs());
     Query u = run_query(seg, ctx, followup, new_tokens);
     if (i >= warmup) firsts.push_back(f), follows.push_back(u);
     if (!a.has("quiet"))
@@ -150,11 +151,14 @@ int cmd_bench(int argc, char** argv) {
   for (size_t r = 0; r < firsts.size(); ++r) {
     const Query& q = firsts[r];
     ft.push_back(q.total_ms);
-    double steps = q.stages.at("decode_tokens") - 1;  // the first token comes from the prefill logits
-    if (steps > 0) {
-      const double ms = q.stages.at("decode") / steps;
-      per_token.push_back(ms);
-      if (run_bw[r] > 0) fractions.push_back(bytes_per_token / (ms / 1000.0) / 1e9 / run_bw[r]);
+    // Decoding steps (the first token comes from the prefill logits) and their time, of the first
+    // query and of both queries together (the run's bandwidth was measured between the two).
+    auto steps = [](const Query& x) { return std::max(0.0, x.stages.at("decode_tokens") - 1); };
+    const double s1 = steps(q), s2 = s1 + steps(follows[r]);
+    if (s1 > 0) per_token.push_back(q.stages.at("decode") / s1);
+    if (s2 > 0 && run_bw[r] > 0) {
+      const double ms = (q.stages.at("decode") + follows[r].stages.at("decode")) / s2;
+      fractions.push_back(bytes_per_token / (ms / 1000.0) / 1e9 / run_bw[r]);
     }
   }
   for (auto& q : follows) ut.push_back(q.total_ms);
@@ -199,7 +203,7 @@ int cmd_bench(int argc, char** argv) {
   for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess", "total"})
     std::printf("%-14s %12.1f %12.1f\n", k, fmed.value(k, 0.0), umed.value(k, 0.0));
   std::printf("query          %12.1f %12.1f\n", median(ft), median(ut));
-  std::printf("decode: %.2f tok/s, %.1f ms/token, %.2f GB/s of weights = %.0f%% of the bandwidth measured before each run (median %.2f GB/s)\n", tok_s,
+  std::printf("decode: %.2f tok/s, %.1f ms/token, %.2f GB/s of weights ; both queries' decodes at %.0f%% of the bandwidth measured between them (median per run; %.2f GB/s)\n", tok_s,
               ms_per_token, decode_gbs, 100 * fraction, bw);
   std::printf("load %.2f s, weights %.2f GB (%s, %s, %d threads)\n", load_s, seg.weight_bytes() / 1e9,
               to_string(seg.device()).c_str(), to_string(seg.dtype()).c_str(), at::get_num_threads());
