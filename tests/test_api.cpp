@@ -5,6 +5,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 
 #include "fixture.hpp"
 #include "io/safetensors.hpp"
@@ -88,6 +89,32 @@ TEST_CASE("new images reuse the keys/values of the text before the image, with t
       REQUIRE(cv::countNonZero(r.masks[i].mask != full.masks[i].mask) == 0);
       REQUIRE(r.masks[i].score == Approx(full.masks[i].score).margin(1e-5));
     }
+  }
+}
+
+TEST_CASE("threads with their own contexts query one model at once and get the sequential answers", "[api]") {
+  ReasoningSegmenter seg(fp32_options(rstest::model_dir()));  // fresh: the threads race for the prefix cache
+  const std::vector<std::string> files{"a_rect.png", "a_dog.png", "a_truck.png"};
+  std::vector<SegmentResult> got(files.size());
+  std::vector<std::string> errors(files.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < files.size(); ++i)
+    threads.emplace_back([&, i] {
+      try {
+        auto ctx = seg.encode_image(case_image(files[i]));
+        got[i] = seg.segment(ctx, kRectPrompt);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < files.size(); ++i) {
+    REQUIRE(errors[i].empty());
+    auto want = model().segment(case_image(files[i]), kRectPrompt);
+    REQUIRE(got[i].output_ids == want.output_ids);
+    REQUIRE(got[i].masks.size() == want.masks.size());
+    for (size_t m = 0; m < want.masks.size(); ++m)
+      REQUIRE(cv::countNonZero(got[i].masks[m].mask != want.masks[m].mask) == 0);
   }
 }
 

@@ -57,9 +57,11 @@ class ImageContext {
   std::unique_ptr<State> state_;
 };
 
-// The loaded model. Immutable after construction: every const method may be called from
-// several threads at once, each with its own ImageContext. Construction sets LibTorch's
-// process-wide intra-op thread count (SegmenterOptions::threads).
+// The loaded model. Immutable after construction (one internal cache aside: the keys/values of
+// the prompt text before the image, the same for every query, computed by the first query under
+// a lock and then only read): every const method may be called from several threads at once,
+// each with its own ImageContext. Construction sets LibTorch's process-wide intra-op thread
+// count (SegmenterOptions::threads).
 class ReasoningSegmenter {
  public:
   explicit ReasoningSegmenter(const SegmenterOptions& options);
