@@ -1,5 +1,6 @@
-// SAM's global attention on grids larger than the fixtures' (the CPU path that works on blocks
-// of grid rows, heads spread over threads) against the formula written out in double.
+// SAM's attention on grids larger than the fixtures' (the CPU path that works on blocks of grid
+// rows, heads spread over threads; in bf16 the fused vdpbf16ps kernel) against the formula
+// written out in double, at the head sizes of the fixtures (16), ViT-B/L (64) and ViT-H (80).
 #include <catch2/catch.hpp>
 #include <ATen/ATen.h>
 
@@ -42,19 +43,20 @@ torch::Tensor reference(const SamAttention& a, const torch::Tensor& x, torch::Sc
 namespace {
 // One attention module on a grid x grid input of `batch` windows, fp32 and bf16, against the
 // formula in double; bf16 may not be worse than PyTorch's own bf16 evaluation of it.
-void check_attention(int grid, int64_t batch) {
+void check_attention(int grid, int64_t batch, int dim = 64, int heads = 4) {
   SamConfig c;
-  c.encoder_embed_dim = 64;
-  c.encoder_num_heads = 4;
+  c.encoder_embed_dim = dim;
+  c.encoder_num_heads = heads;
+  const int hd = dim / heads;
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     Root r(c, grid);
     LoadSettings ls;
     ls.dtype = dtype;
     randomize_module(r, ls, 11);
-    *r.attn.rel_pos_h = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
-    *r.attn.rel_pos_w = (at::randn({2 * grid - 1, 16}) * 0.5).to(dtype);
-    r.attn.qkv.weight.mul_(20);  // sharper attention than the 0.02-std init gives
-    auto x = (at::randn({batch, grid, grid, 64})).to(dtype);
+    *r.attn.rel_pos_h = (at::randn({2 * grid - 1, hd}) * 0.5).to(dtype);
+    *r.attn.rel_pos_w = (at::randn({2 * grid - 1, hd}) * 0.5).to(dtype);
+    r.attn.qkv.weight.mul_(20 * std::sqrt(64.0 / dim));  // sharper attention than the 0.02-std init gives
+    auto x = (at::randn({batch, grid, grid, dim})).to(dtype);
     torch::Tensor got;
     {
       c10::InferenceMode guard;  // as ReasoningSegmenter runs it; worker threads must inherit it
@@ -63,11 +65,11 @@ void check_attention(int grid, int64_t batch) {
     auto exact = reference(r.attn, x, torch::kFloat64);
     const double err = (got - exact).abs().max().item<double>(), scale = exact.abs().max().item<double>();
     if (dtype == torch::kFloat32) {
-      INFO("grid " << grid << " fp32: max error " << err << " of max |value| " << scale);
+      INFO("grid " << grid << " head size " << hd << " fp32: max error " << err << " of max |value| " << scale);
       REQUIRE(err <= 1e-5 * scale);
     } else {
       const double ref_err = (reference(r.attn, x, torch::kBFloat16) - exact).abs().max().item<double>();
-      INFO("grid " << grid << " bf16: max error " << err << ", PyTorch-style bf16 " << ref_err << ", of max |value| "
+      INFO("grid " << grid << " head size " << hd << " bf16: max error " << err << ", PyTorch-style bf16 " << ref_err << ", of max |value| "
                    << scale);
       REQUIRE(err <= 1.25 * ref_err);
     }
@@ -77,8 +79,11 @@ void check_attention(int grid, int64_t batch) {
 
 TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf16)", "[sam]") {
   check_attention(40, 1);  // 1600 tokens: above the size where the CPU switches to row blocks
+  check_attention(40, 1, 160, 2);  // ViT-H's head size 80
 }
 
 TEST_CASE("SAM window attention, 3 windows of 14x14, equals the formula (fp32 and bf16)", "[sam]") {
   check_attention(14, 3);  // the batched path with the fused rel-pos softmax
+  check_attention(14, 3, 128, 2);  // ViT-B/L's head size 64
+  check_attention(7, 2, 160, 2);   // an odd token count (49): keys padded to pairs
 }

@@ -73,6 +73,20 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const { return proj.
 torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
   const int64_t B = qkv_grid.size(0), H = qkv_grid.size(1), W = qkv_grid.size(2), C = qkv_grid.size(3) / 3,
                 hd = C / heads, N = H * W;
+  if (qkv_grid.is_cpu() && qkv_grid.scalar_type() == torch::kBFloat16 && bf16_kernels_available() &&
+      sam_attention_bf16_supports(hd)) {
+    // One fused pass per (window, head): q.k, rel-pos, softmax and p.v stay in cache, reading q,
+    // k, v straight from the qkv output and writing the heads side by side.
+    auto t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, heads, N, hd]
+    auto q = t[0];
+    torch::Tensor rel_h, rel_w;
+    if (use_rel_pos) {
+      auto r_q = q.reshape({B * heads, H, W, hd});  // decomposed rel-pos terms use the unscaled q
+      rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, get_rel_pos(H, H, *rel_pos_h)}).contiguous();
+      rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, get_rel_pos(W, W, *rel_pos_w)}).contiguous();
+    }
+    return sam_attention_bf16(q * std::pow(double(hd), -0.5), t[1], t[2], rel_h, rel_w).view({B, H, W, C});
+  }
   auto qkv_t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4}).reshape({3, B * heads, N, hd});
   auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
   const double scale = std::pow(double(hd), -0.5);

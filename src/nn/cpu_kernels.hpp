@@ -23,6 +23,17 @@ torch::Tensor softmax_bf16(const torch::Tensor& x);
 // (bf16, [R, Hk] and [R, Wk]), softmax over the row, bf16 result. Replaces two broadcast adds, a
 // conversion and a softmax, each a full pass over the score matrix.
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w);
+// SAM attention for one layer, fused: for every (batch, head) b and query i,
+//   out[b, i] = softmax_j(qs[b, i] . k[b, j] + rel_h[b, i, j / Wk] + rel_w[b, i, j % Wk]) . v[b, j]
+// qs (q * scale, rounded to bf16 as the reference does), k, v: [B, heads, N, hd] bf16 views with
+// unit stride over hd (e.g. the qkv linear's output permuted, no copy); rel_h [B*heads, N, Hk],
+// rel_w [B*heads, N, Wk] contiguous bf16 (Hk * Wk = N), or both undefined for none. Products on
+// vdpbf16ps, scores and softmax in fp32 in cache (the reference rounds scores to bf16 first),
+// probabilities rounded to bf16 as the reference does, sums in fp32. Returns [B, N, heads * hd],
+// the reference's permute + reshape. Needs hd % 16 == 0 and hd <= 128 (sam_attention_bf16_supports).
+bool sam_attention_bf16_supports(int64_t head_dim);
+torch::Tensor sam_attention_bf16(const torch::Tensor& qs, const torch::Tensor& k, const torch::Tensor& v,
+                                 const torch::Tensor& rel_h, const torch::Tensor& rel_w);
 
 // LLaMA RMSNorm as HF computes it in bf16: x * rsqrt(mean(x^2) + eps) in fp32, rounded to bf16,
 // then times the bf16 weight (rounded again). x contiguous bf16 [..., D], weight bf16 [D].
