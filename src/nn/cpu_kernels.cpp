@@ -275,7 +275,7 @@ void sam_attention_head(const uint16_t* q, int64_t ldq, const uint16_t* k, const
       }
       softmax_row4(row, N, pbuf.data() + r * n2);
     }
-    // Probabilities times values, 64 key pairs at a time (a 16-20 KB slice of v stays in L1
+    // Probabilities times values, 64 key pairs at a time (a 4-32 KB slice of v stays in L1
     // while all rows of the block use it), fp32 accumulators in memory between slices.
     std::fill(oacc, oacc + m * hd, 0.0f);
     for (int64_t c0 = 0; c0 < n2 / 2; c0 += 64) {
