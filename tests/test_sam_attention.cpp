@@ -80,10 +80,12 @@ void check_attention(int grid, int64_t batch, int dim = 64, int heads = 4) {
 TEST_CASE("SAM global attention on a 40x40 grid equals the formula (fp32 and bf16)", "[sam]") {
   check_attention(40, 1);  // 1600 tokens: above the size where the CPU switches to row blocks
   check_attention(40, 1, 160, 2);  // ViT-H's head size 80
+  check_attention(40, 1, 48, 2);   // head size 24: not a multiple of 16, the unfused bf16 path
 }
 
 TEST_CASE("SAM window attention, 3 windows of 14x14, equals the formula (fp32 and bf16)", "[sam]") {
   check_attention(14, 3);  // the batched path with the fused rel-pos softmax
   check_attention(14, 3, 128, 2);  // ViT-B/L's head size 64
   check_attention(7, 2, 160, 2);   // an odd token count (49): keys padded to pairs
+  check_attention(14, 3, 48, 2);   // head size 24: the unfused bf16 path
 }
