@@ -165,6 +165,36 @@ inline void softmax_row(float* v, int64_t n, uint16_t* out) {
   }
 }
 
+// row[kh * Wk + kw] += rel_h[kh] + rel_w[kw] in fp32 (in that order, as the fused kernels
+// compute SAM's (scores + rel_h) + rel_w): one row of keys over an Hk x Wk grid.
+inline void add_rel_pos_row(float* row, const uint16_t* rel_h, const uint16_t* rel_w, int64_t Hk, int64_t Wk) {
+  for (int64_t kh = 0; kh < Hk; ++kh) {
+    const __m512 h = _mm512_set1_ps(float(c10::BFloat16(rel_h[kh], c10::BFloat16::from_bits())));
+    for (int64_t w0 = 0; w0 < Wk; w0 += 16) {
+      const __mmask16 km = tail_mask(Wk - w0);
+      float* sp = row + kh * Wk + w0;
+      _mm512_mask_storeu_ps(sp, km, _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(km, sp), h), load_bf16(rel_w + w0, km)));
+    }
+  }
+}
+
+// y[r] = f(r, x[r], scratch, y[r]) for every row r of the last dimension of a bf16 tensor, in
+// parallel; scratch is an fp32 row per thread (for softmaxes, which work in fp32).
+template <typename F>
+torch::Tensor map_rows_bf16(const torch::Tensor& x0, const char* what, F f) {
+  auto x = x0.contiguous();
+  check_bf16(x, what);
+  const int64_t N = x.size(-1), R = x.numel() / N;
+  auto y = at::empty_like(x);
+  const uint16_t* xp = u16(x);
+  uint16_t* yp = u16m(y);
+  at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(N);
+    for (int64_t r = r0; r < r1; ++r) f(r, xp + r * N, row.data(), yp + r * N);
+  });
+  return y;
+}
+
 // ---- fused SAM attention (vdpbf16ps) -----------------------------------------------------------
 
 // Broadcast of the bf16 pair at p (two consecutive values) to all 16 lanes.
@@ -261,18 +291,7 @@ void sam_attention_head(const uint16_t* q, int64_t ldq, const uint16_t* k, const
     // Relative positions and softmax per row, in fp32; probabilities to bf16.
     for (r = 0; r < m; ++r) {
       float* row = sbuf.data() + r * ldk;
-      if (rh) {
-        const int64_t i = i0 + r;
-        for (int64_t kh = 0; kh < Hk; ++kh) {
-          const __m512 h = _mm512_set1_ps(float(c10::BFloat16(rh[i * Hk + kh], c10::BFloat16::from_bits())));
-          for (int64_t w0 = 0; w0 < Wk; w0 += 16) {
-            const __mmask16 km = tail_mask(Wk - w0);
-            float* sp = row + kh * Wk + w0;
-            _mm512_mask_storeu_ps(
-                sp, km, _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(km, sp), h), load_bf16(rw + i * Wk + w0, km)));
-          }
-        }
-      }
+      if (rh) add_rel_pos_row(row, rh + (i0 + r) * Hk, rw + (i0 + r) * Wk, Hk, Wk);
       softmax_row4(row, N, pbuf.data() + r * n2);
     }
     // Probabilities times values, 64 key pairs at a time (a 4-32 KB slice of v stays in L1
@@ -394,51 +413,27 @@ torch::Tensor quick_gelu_bf16(const torch::Tensor& x) {
   });
 }
 
-torch::Tensor softmax_bf16(const torch::Tensor& x0) {
-  RECORD_FUNCTION("reasonseg::softmax_bf16", std::vector<c10::IValue>({x0}));
-  auto x = x0.contiguous();
-  check_bf16(x, "softmax_bf16 input");
-  const int64_t N = x.size(-1), R = x.numel() / N;
-  auto y = at::empty_like(x);
-  const uint16_t* xp = u16(x);
-  uint16_t* yp = u16m(y);
-  at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
-    std::vector<float> row(N);
-    for (int64_t r = r0; r < r1; ++r) {
-      load_row_fp32(xp + r * N, N, row.data());
-      softmax_row(row.data(), N, yp + r * N);
-    }
+torch::Tensor softmax_bf16(const torch::Tensor& x) {
+  RECORD_FUNCTION("reasonseg::softmax_bf16", std::vector<c10::IValue>({x}));
+  const int64_t N = x.size(-1);
+  return map_rows_bf16(x, "softmax_bf16 input", [&](int64_t, const uint16_t* in, float* row, uint16_t* out) {
+    load_row_fp32(in, N, row);
+    softmax_row(row, N, out);
   });
-  return y;
 }
 
 torch::Tensor rel_pos_softmax_bf16(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w) {
   RECORD_FUNCTION("reasonseg::rel_pos_softmax_bf16", std::vector<c10::IValue>({scores}));
-  check_bf16(scores, "rel_pos_softmax scores");
   check_bf16(rel_h, "rel_pos_softmax rel_h");
   check_bf16(rel_w, "rel_pos_softmax rel_w");
   const int64_t Hk = rel_h.size(-1), Wk = rel_w.size(-1), N = Hk * Wk, R = rel_h.numel() / Hk;
   if (scores.numel() != R * N || rel_w.numel() != R * Wk) fail("rel_pos_softmax: inconsistent shapes");
-  auto y = at::empty_like(scores);
-  const uint16_t *sp = u16(scores), *hp = u16(rel_h), *wp = u16(rel_w);
-  uint16_t* yp = u16m(y);
-  at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
-    std::vector<float> row(N), rw(Wk);
-    for (int64_t r = r0; r < r1; ++r) {
-      load_row_fp32(wp + r * Wk, Wk, rw.data());
-      const uint16_t* s = sp + r * N;
-      for (int64_t kh = 0; kh < Hk; ++kh) {
-        const __m512 h = _mm512_set1_ps(float(c10::BFloat16(hp[r * Hk + kh], c10::BFloat16::from_bits())));
-        for (int64_t i = 0; i < Wk; i += 16) {
-          __mmask16 k = tail_mask(Wk - i);
-          __m512 v = _mm512_add_ps(_mm512_add_ps(load_bf16(s + kh * Wk + i, k), h), _mm512_maskz_loadu_ps(k, rw.data() + i));
-          _mm512_mask_storeu_ps(row.data() + kh * Wk + i, k, v);
-        }
-      }
-      softmax_row(row.data(), N, yp + r * N);
-    }
+  const uint16_t *hp = u16(rel_h), *wp = u16(rel_w);
+  return map_rows_bf16(scores, "rel_pos_softmax scores", [&](int64_t r, const uint16_t* in, float* row, uint16_t* out) {
+    load_row_fp32(in, N, row);
+    add_rel_pos_row(row, hp + r * Hk, wp + r * Wk, Hk, Wk);
+    softmax_row(row, N, out);
   });
-  return y;
 }
 
 bool sam_attention_bf16_supports(int64_t hd) { return hd > 0 && hd % 16 == 0 && hd <= 128; }
@@ -611,30 +606,21 @@ torch::Tensor decode_attention_bf16(const torch::Tensor& q0, const torch::Tensor
   return y;
 }
 
-torch::Tensor causal_softmax_bf16(const torch::Tensor& scores0, float divisor, int64_t past, int64_t T) {
-  RECORD_FUNCTION("reasonseg::causal_softmax_bf16", std::vector<c10::IValue>({scores0}));
-  auto x = scores0.contiguous();
-  check_bf16(x, "causal_softmax scores");
-  const int64_t S = x.size(-1), R = x.numel() / S;
-  if (T < 1 || x.size(-2) % T || past + T > S)
-    fail("causal_softmax: ", x.size(-2), " rows of ", past, " + ", T, " positions do not fit ", S, " keys");
-  auto y = at::empty_like(x);
-  const uint16_t* xp = u16(x);
-  uint16_t* yp = u16m(y);
-  at::parallel_for(0, R, 8, [&](int64_t r0, int64_t r1) {
-    std::vector<float> row(S);
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = past + r % T + 1;  // visible keys
-      for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail_mask(n - i);
-        __m512 v = _mm512_div_ps(load_bf16(xp + r * S + i, k), _mm512_set1_ps(divisor));
-        _mm512_mask_storeu_ps(row.data() + i, k, load_bf16_from(_mm512_cvtneps_pbh(v)));
-      }
-      softmax_row(row.data(), n, yp + r * S);
-      for (int64_t i = n; i < S; i += 16) _mm256_mask_storeu_epi16(yp + r * S + i, tail_mask(S - i), _mm256_setzero_si256());
+torch::Tensor causal_softmax_bf16(const torch::Tensor& scores, float divisor, int64_t past, int64_t T) {
+  RECORD_FUNCTION("reasonseg::causal_softmax_bf16", std::vector<c10::IValue>({scores}));
+  const int64_t S = scores.size(-1);
+  if (T < 1 || scores.size(-2) % T || past + T > S)
+    fail("causal_softmax: ", scores.size(-2), " rows of ", past, " + ", T, " positions do not fit ", S, " keys");
+  return map_rows_bf16(scores, "causal_softmax scores", [&](int64_t r, const uint16_t* in, float* row, uint16_t* out) {
+    const int64_t n = past + r % T + 1;  // visible keys
+    for (int64_t i = 0; i < n; i += 16) {
+      __mmask16 k = tail_mask(n - i);
+      __m512 v = _mm512_div_ps(load_bf16(in + i, k), _mm512_set1_ps(divisor));
+      _mm512_mask_storeu_ps(row + i, k, load_bf16_from(_mm512_cvtneps_pbh(v)));
     }
+    softmax_row(row, n, out);
+    for (int64_t i = n; i < S; i += 16) _mm256_mask_storeu_epi16(out + i, tail_mask(S - i), _mm256_setzero_si256());
   });
-  return y;
 }
 
 #else
