@@ -73,38 +73,28 @@ torch::Tensor SamAttention::forward(const torch::Tensor& x) const { return proj.
 torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
   const int64_t B = qkv_grid.size(0), H = qkv_grid.size(1), W = qkv_grid.size(2), C = qkv_grid.size(3) / 3,
                 hd = C / heads, N = H * W;
+  auto t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, heads, N, hd]
+  const double scale = std::pow(double(hd), -0.5);
+  // Decomposed relative position terms, from the unscaled q: [B*heads, H, W, H] and [B*heads, H, W, W].
+  torch::Tensor rel_h, rel_w;
+  if (use_rel_pos) {
+    auto r_q = t[0].reshape({B * heads, H, W, hd});
+    rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, get_rel_pos(H, H, *rel_pos_h)}).contiguous();
+    rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, get_rel_pos(W, W, *rel_pos_w)}).contiguous();
+  }
   if (qkv_grid.is_cpu() && qkv_grid.scalar_type() == torch::kBFloat16 && bf16_kernels_available() &&
       sam_attention_bf16_supports(hd)) {
     // One fused pass per (window, head): q.k, rel-pos, softmax and p.v stay in cache, reading q,
     // k, v straight from the qkv output and writing the heads side by side.
-    auto t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, heads, N, hd]
-    auto q = t[0];
-    torch::Tensor rel_h, rel_w;
-    if (use_rel_pos) {
-      auto r_q = q.reshape({B * heads, H, W, hd});  // decomposed rel-pos terms use the unscaled q
-      rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, get_rel_pos(H, H, *rel_pos_h)}).contiguous();
-      rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, get_rel_pos(W, W, *rel_pos_w)}).contiguous();
-    }
-    return sam_attention_bf16(q * std::pow(double(hd), -0.5), t[1], t[2], rel_h, rel_w).view({B, H, W, C});
+    return sam_attention_bf16(t[0] * scale, t[1], t[2], rel_h, rel_w).view({B, H, W, C});
   }
-  auto qkv_t = qkv_grid.reshape({B, N, 3, heads, hd}).permute({2, 0, 3, 1, 4}).reshape({3, B * heads, N, hd});
+  auto qkv_t = t.reshape({3, B * heads, N, hd});
   auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
-  const double scale = std::pow(double(hd), -0.5);
-  torch::Tensor Rh, Rw;
-  if (use_rel_pos) Rh = get_rel_pos(H, H, *rel_pos_h), Rw = get_rel_pos(W, W, *rel_pos_w);
   torch::Tensor out;
   if (N <= 1024 || !qkv_grid.is_cpu()) {
     // Windows (small grids) and GPUs: one batched product for all windows and heads.
     auto attn = at::matmul(q * scale, k.transpose(-2, -1));
-    if (use_rel_pos) {
-      // Decomposed relative position terms use the unscaled q.
-      auto r_q = q.reshape({B * heads, H, W, hd});
-      auto rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, Rh});
-      auto rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-      attn = rel_pos_softmax(attn, rel_h, rel_w);
-    } else {
-      attn = fast_softmax(attn, -1);
-    }
+    attn = use_rel_pos ? rel_pos_softmax(attn, rel_h, rel_w) : fast_softmax(attn, -1);
     out = at::matmul(attn, v);
   } else {
     // Global attention over the whole grid: the [N, N] score matrix of one head is 64 MB in
@@ -115,12 +105,6 @@ torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
     const int64_t rows = std::max<int64_t>(1, block_tokens() / W);
     out = at::empty_like(q);
     auto qs_all = q * scale;
-    torch::Tensor rel_h_all, rel_w_all;  // [B*heads, H, W, H] and [B*heads, H, W, W]
-    if (use_rel_pos) {
-      auto r_q = q.view({B * heads, H, W, hd});
-      rel_h_all = at::einsum("bhwc,hkc->bhwk", {r_q, Rh}).contiguous();
-      rel_w_all = at::einsum("bhwc,wkc->bhwk", {r_q, Rw}).contiguous();
-    }
     const at::ThreadLocalState tls;  // InferenceMode, profiler, ...: worker threads must see them too
     at::parallel_for(0, B * heads, 1, [&](int64_t b0, int64_t b1) {
       at::ThreadLocalStateGuard tls_guard(tls);
@@ -129,7 +113,7 @@ torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
         for (int64_t r0 = 0; r0 < H; r0 += rows) {
           const int64_t nr = std::min(rows, H - r0), n = nr * W;
           auto sc = at::mm(qs_all[b].narrow(0, r0 * W, n), kt);
-          sc = use_rel_pos ? rel_pos_softmax(sc, rel_h_all[b].narrow(0, r0, nr), rel_w_all[b].narrow(0, r0, nr))
+          sc = use_rel_pos ? rel_pos_softmax(sc, rel_h[b].narrow(0, r0, nr), rel_w[b].narrow(0, r0, nr))
                            : fast_softmax(sc, -1);
           auto dst = out[b].narrow(0, r0 * W, n);
           at::mm_out(dst, sc, vb);
