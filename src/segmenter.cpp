@@ -86,7 +86,7 @@ struct ReasoningSegmenter::Impl {
   // images copy them instead of running them again (35 of LISA-7B's 311 prompt positions).
   struct PrefixKV {
     std::vector<int64_t> seq;
-    std::vector<torch::Tensor> k, v;  // per layer [1, kv_heads, len, head_dim]
+    KVCache kv;  // exactly seq.size() positions
   };
   mutable std::mutex prefix_mutex;
   mutable std::shared_ptr<const PrefixKV> prefix_kv;
@@ -246,7 +246,6 @@ void ReasoningSegmenter::Impl::ensure_sam(ImageContext::State& st, TensorTrace* 
   tm["sam_encoder"] += ms_since(t0);
 }
 
-// Embeddings of seq[from:]: token ids through embed_tokens, image markers from the CLIP features.
 std::shared_ptr<const ReasoningSegmenter::Impl::PrefixKV> ReasoningSegmenter::Impl::text_prefix(
     const ImageContext::State& st, const std::vector<int64_t>& seq) const {
   const auto image_at = std::find_if(seq.begin(), seq.end(), [](int64_t id) { return id < 0; });
@@ -256,9 +255,8 @@ std::shared_ptr<const ReasoningSegmenter::Impl::PrefixKV> ReasoningSegmenter::Im
   if (!prefix_kv) {
     auto pre = std::make_shared<PrefixKV>();
     pre->seq.assign(seq.begin(), image_at);
-    KVCache c = model->llama.new_cache(len, dtype, device);
-    model->llama.forward(embed_sequence(st, pre->seq, 0), c);
-    for (size_t l = 0; l < c.k.size(); ++l) pre->k.push_back(c.k[l]), pre->v.push_back(c.v[l]);
+    pre->kv = model->llama.new_cache(len, dtype, device);
+    model->llama.forward(embed_sequence(st, pre->seq, 0), pre->kv);
     prefix_kv = std::move(pre);
   }
   // A prompt whose text before the image differs (not produced by this model's template) runs in full.
@@ -267,6 +265,7 @@ std::shared_ptr<const ReasoningSegmenter::Impl::PrefixKV> ReasoningSegmenter::Im
   return prefix_kv;
 }
 
+// Embeddings of seq[from:]: token ids through embed_tokens, image markers from the CLIP features.
 torch::Tensor ReasoningSegmenter::Impl::embed_sequence(const ImageContext::State& st, const std::vector<int64_t>& seq,
                                                        size_t from) const {
   std::vector<torch::Tensor> parts;
@@ -388,24 +387,18 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   std::shared_ptr<const PrefixKV> pre;
   if (!trace) {
     pre = text_prefix(st, seq);
-    const int64_t len = pre ? int64_t(pre->seq.size()) : 0;
+    const int64_t len = pre ? pre->kv.length : 0;
     if (pre && (keep >= len || len > T0 - 1 || (!tf_rows.empty() && len > tf_rows.front()))) pre.reset();
   }
   const int64_t need = std::min<int64_t>(max_pos, T0 + max_new);
   if (st.cache.capacity() < need) {
     KVCache c = model->llama.new_cache(std::min<int64_t>(max_pos, (need + 255) / 256 * 256), dtype, device);
-    for (size_t l = 0; l < c.k.size() && keep > 0; ++l) {
-      c.k[l].narrow(2, 0, keep).copy_(st.cache.k[l].narrow(2, 0, keep));
-      c.v[l].narrow(2, 0, keep).copy_(st.cache.v[l].narrow(2, 0, keep));
-    }
+    if (!pre) copy_positions(c, st.cache, keep);  // with a prefix, the prefix replaces these positions
     st.cache = std::move(c);
   }
   if (pre) {
-    keep = int64_t(pre->seq.size());
-    for (size_t l = 0; l < pre->k.size(); ++l) {
-      st.cache.k[l].narrow(2, 0, keep).copy_(pre->k[l]);
-      st.cache.v[l].narrow(2, 0, keep).copy_(pre->v[l]);
-    }
+    keep = pre->kv.length;
+    copy_positions(st.cache, pre->kv, keep);
   }
   st.cache.length = keep;
   st.seq.assign(seq.begin(), seq.begin() + keep);

@@ -125,6 +125,13 @@ void Llama::rope_tables(int64_t start, int64_t len, torch::ScalarType dtype, tor
   sin = emb.sin().to(dev, dtype).view({1, 1, len, -1});
 }
 
+void copy_positions(KVCache& dst, const KVCache& src, int64_t n) {
+  for (size_t l = 0; l < dst.k.size() && n > 0; ++l) {
+    dst.k[l].narrow(2, 0, n).copy_(src.k[l].narrow(2, 0, n));
+    dst.v[l].narrow(2, 0, n).copy_(src.v[l].narrow(2, 0, n));
+  }
+}
+
 KVCache Llama::new_cache(int64_t capacity, torch::ScalarType dtype, torch::Device device) const {
   KVCache c;
   auto opts = torch::TensorOptions().dtype(dtype).device(device);

@@ -16,6 +16,9 @@ struct KVCache {
   int64_t capacity() const { return k.empty() ? 0 : k[0].size(2); }
 };
 
+// Copies positions [0, n) of every layer's keys and values from src into dst.
+void copy_positions(KVCache& dst, const KVCache& src, int64_t n);
+
 // Pre-norm decoder layer: RMSNorm -> rotary causal attention (fp32 softmax) -> residual,
 // RMSNorm -> SwiGLU MLP -> residual.
 struct LlamaDecoderLayer : Module {
