@@ -21,6 +21,8 @@
 #include "image/preprocess.hpp"
 #include "io/checkpoint.hpp"
 #include "models/lisa_model.hpp"
+#include "models/llama_graph_decoder.hpp"
+#include "nn/cuda_support.hpp"
 #include "reasonseg/tokenizer.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
@@ -57,6 +59,8 @@ struct ImageContext::State {
   SamInput sam_input;           // resized size (pixels dropped after encoding)
   KVCache cache;
   std::vector<int64_t> seq;     // expanded token sequence whose keys/values the cache holds
+  std::unique_ptr<LlamaGraphDecoder> graph_decoder;  // CUDA graphs of decoding steps over `cache`
+  std::unique_ptr<SideWork> sam_work;                // SAM encoder in flight on a second stream
 };
 
 ImageContext::ImageContext() = default;
@@ -92,9 +96,8 @@ struct ReasoningSegmenter::Impl {
   mutable std::shared_ptr<const PrefixKV> prefix_kv;
   std::shared_ptr<const PrefixKV> text_prefix(const ImageContext::State& st, const std::vector<int64_t>& seq) const;
 
-  void sync() const {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  }
+  // Stage timings wait for the current stream only: SAM's encoder may be running on another.
+  void sync() const { sync_current_stream(device); }
   double ms_since(Clock::time_point t0) const {
     sync();
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -103,6 +106,9 @@ struct ReasoningSegmenter::Impl {
   void load();
   void ensure_clip(ImageContext::State& st, TensorTrace* trace, std::map<std::string, double>& tm) const;
   void ensure_sam(ImageContext::State& st, TensorTrace* trace, std::map<std::string, double>& tm) const;
+  void start_sam_on_side_stream(ImageContext::State& st) const;
+  void decode_step(ImageContext::State& st, int64_t token, torch::Tensor& last, torch::Tensor& logits,
+                   std::vector<torch::Tensor>* hiddens) const;
   SegmentResult run(ImageContext& ctx, const std::string& text, const std::string* answer, const QueryOptions& q,
                     TensorTrace* trace) const;
   void decode_masks(ImageContext::State& st, const torch::Tensor& text_embeds, const QueryOptions& q,
@@ -234,6 +240,11 @@ void ReasoningSegmenter::Impl::ensure_clip(ImageContext::State& st, TensorTrace*
 
 void ReasoningSegmenter::Impl::ensure_sam(ImageContext::State& st, TensorTrace* trace,
                                           std::map<std::string, double>& tm) const {
+  if (st.sam_work) {  // started on a second stream by this or an earlier query
+    st.sam_work->join({st.sam_embedding});
+    tm["sam_encoder"] += st.sam_work->elapsed_ms();
+    st.sam_work.reset();
+  }
   if (st.sam_embedding.defined() && !trace) return;
   auto t0 = Clock::now();
   st.sam_input = sam_preprocess(st.rgb, cfg.sam);
@@ -244,6 +255,31 @@ void ReasoningSegmenter::Impl::ensure_sam(ImageContext::State& st, TensorTrace* 
   }
   st.sam_input.pixels = torch::Tensor();
   tm["sam_encoder"] += ms_since(t0);
+}
+
+void ReasoningSegmenter::Impl::start_sam_on_side_stream(ImageContext::State& st) const {
+  st.sam_input = sam_preprocess(st.rgb, cfg.sam);
+  auto pixels = st.sam_input.pixels.to(device, dtype);
+  st.sam_input.pixels = torch::Tensor();
+  st.sam_work = run_on_side_stream(device, {pixels}, [&] { st.sam_embedding = model->sam.image_encoder.forward(pixels); });
+}
+
+// One decoding step: `token` at the next cache position; `last` and `logits` receive its final
+// hidden state [H] and logits. On CUDA a replayed graph (its outputs are overwritten by the next
+// step: keep copies), elsewhere plain launches.
+void ReasoningSegmenter::Impl::decode_step(ImageContext::State& st, int64_t token, torch::Tensor& last,
+                                           torch::Tensor& logits, std::vector<torch::Tensor>* hiddens) const {
+  if (device.is_cuda() && opt.cuda_graphs && cuda_support_compiled()) {
+    if (!st.graph_decoder || !st.graph_decoder->serves(st.cache))
+      st.graph_decoder = std::make_unique<LlamaGraphDecoder>(model->llama, st.cache);
+    st.graph_decoder->step(token, last, logits);
+    if (hiddens) hiddens->push_back(last.unsqueeze(0).clone());
+    return;
+  }
+  auto h = model->llama.forward(model->llama.embed(torch::tensor({token}, torch::kLong)), st.cache);
+  if (hiddens) hiddens->push_back(h[0]);
+  last = h[0][-1];
+  logits = model->llama.logits(last);
 }
 
 std::shared_ptr<const ReasoningSegmenter::Impl::PrefixKV> ReasoningSegmenter::Impl::text_prefix(
@@ -367,6 +403,9 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   r.timings_ms["tokenize"] = ms_since(t0);
 
   ensure_clip(st, trace, r.timings_ms);
+  // On CUDA, SAM's encoder (needed by the mask decoder at the end) overlaps the LLM prefill.
+  if (device.is_cuda() && opt.overlap_sam_encoder && !trace && !st.sam_embedding.defined() && !st.sam_work)
+    start_sam_on_side_stream(st);
 
   // Rows of the hidden states needed for teacher-forced [SEG]s (the token before each [SEG]).
   std::vector<int64_t> tf_rows;
@@ -435,7 +474,7 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
       int64_t next = logits.argmax().item<int64_t>();
       if (trace) step_logits.push_back(logits.to(torch::kCPU, torch::kFloat32));
       r.output_ids.push_back(next);
-      if (next == seg_id) seg_rows.push_back(last);
+      if (next == seg_id) seg_rows.push_back(last.clone());  // `last` may be a graph's output buffer
       if (next == eos && !q.ignore_eos) {
         r.stopped_by = "eos";
         break;
@@ -445,11 +484,8 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
         r.stopped_by = "context";
         break;
       }
-      auto h = model->llama.forward(model->llama.embed(torch::tensor({next}, torch::kLong)), st.cache);
+      decode_step(st, next, last, logits, trace ? &hiddens : nullptr);
       st.seq.push_back(next);
-      if (trace) hiddens.push_back(h[0]);
-      last = h[0][-1];
-      logits = model->llama.logits(last);
     }
     r.timings_ms["decode"] = ms_since(t2);
     r.timings_ms["decode_tokens"] = double(r.output_ids.size());

@@ -1,5 +1,8 @@
 #include "fixture.hpp"
 
+#include <ATen/Context.h>
+
+#include <cstdlib>
 #include <fstream>
 
 #include "io/safetensors.hpp"
@@ -8,6 +11,15 @@ namespace rstest {
 
 std::string data_dir() { return REASONSEG_TEST_DATA; }
 std::string model_dir() { return std::string(REASONSEG_MODELS_DIR) + "/tiny-lisa-a"; }
+reasonseg::Device test_device() {
+  const char* env = std::getenv("REASONSEG_TEST_DEVICE");
+  const reasonseg::Device d = env ? reasonseg::parse_device(env) : reasonseg::Device::CPU;
+  if (d != reasonseg::Device::CPU) {
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  return d;
+}
 std::string case_dir(const std::string& name) { return data_dir() + "/tiny-lisa-a/cases/" + name; }
 
 nlohmann::json read_json(const std::string& path) {

@@ -6,10 +6,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "reasonseg/options.hpp"
+
 namespace rstest {
 
 std::string data_dir();    // tests/data
 std::string model_dir();   // models/tiny-lisa-a (the bundled tiny model)
+// The device the parity tests run on: REASONSEG_TEST_DEVICE (cpu, cuda), CPU by default. On CUDA
+// it also turns TF32 off for cuBLAS and cuDNN (process-wide, test binary only): fp32 parity means
+// fp32 arithmetic.
+reasonseg::Device test_device();
 std::string case_dir(const std::string& name);
 nlohmann::json read_json(const std::string& path);
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies

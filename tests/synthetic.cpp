@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>  // getpid
 #include <opencv2/imgcodecs.hpp>
 
 namespace fs = std::filesystem;

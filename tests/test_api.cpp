@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
+#include <unistd.h>  // getpid
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "fixture.hpp"
+#include "image/image_files.hpp"
 #include "io/safetensors.hpp"
 #include "reasonseg/segmenter.hpp"
 
@@ -30,7 +31,7 @@ const ReasoningSegmenter& model() {
   return seg;
 }
 
-cv::Mat case_image(const std::string& file) { return cv::imread(rstest::data_dir() + "/tiny-lisa-a/images/" + file); }
+cv::Mat case_image(const std::string& file) { return reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/images/" + file); }
 
 const char* kRectPrompt = "Please segment the red rectangle in this image.";
 

@@ -2,9 +2,10 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstdio>
-#include <opencv2/imgcodecs.hpp>
+#include <torch/version.h>
 
 #include "fixture.hpp"
+#include "image/image_files.hpp"
 #include "reasonseg/segmenter.hpp"
 
 using namespace reasonseg;
@@ -13,11 +14,20 @@ namespace {
 SegmenterOptions opts(DType d) {
   SegmenterOptions o;
   o.model_dir = rstest::model_dir();
-  o.device = std::getenv("REASONSEG_TEST_DEVICE") ? parse_device(std::getenv("REASONSEG_TEST_DEVICE")) : Device::CPU;
+  o.device = rstest::test_device();
   o.dtype = d;
   o.max_new_tokens = 32;
   return o;
 }
+
+// Masks of this random-weight model move with the order of bf16 sums: LibTorch 1.13 gives
+// 0.984-0.992 on the fixture's cases, 2.11 (newer oneDNN GEMMs) 0.978-0.992; 0.97 is the bound
+// the quantization issue uses for "masks intact".
+#if TORCH_VERSION_MAJOR >= 2
+constexpr double kMinMaskIoU = 0.97;
+#else
+constexpr double kMinMaskIoU = 0.98;
+#endif
 
 double iou(const cv::Mat& a, const cv::Mat& b) {
   double inter = cv::countNonZero(a & b), uni = cv::countNonZero(a | b);
@@ -32,7 +42,7 @@ TEST_CASE("bf16 vs fp32 on every fixture case: ids, margins, mask IoU", "[bf16]"
   for (auto& fc : fixture["cases"]) {
     std::string name = fc["name"];
     auto cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
-    cv::Mat img = cv::imread(rstest::data_dir() + "/tiny-lisa-a/" + fc["image"].get<std::string>());
+    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fc["image"].get<std::string>());
     auto c32 = f32.encode_image(img), c16 = b16.encode_image(img);
     SegmentResult a, b;
     TensorTrace t32;
@@ -60,7 +70,7 @@ TEST_CASE("bf16 vs fp32 on every fixture case: ids, margins, mask IoU", "[bf16]"
       for (size_t i = 0; i < a.masks.size(); ++i) {
         double v = iou(a.masks[i].mask, b.masks[i].mask);
         ious += std::to_string(v).substr(0, 6) + " ";
-        REQUIRE(v >= 0.98);
+        REQUIRE(v >= kMinMaskIoU);
       }
     } else {
       // A different answer is only acceptable where fp32's top two logits are within bf16 rounding.

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>  // getpid
 #include <opencv2/imgcodecs.hpp>
 
 #include "fixture.hpp"

@@ -39,7 +39,13 @@ TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
   }
   SECTION("CLIP's quick GELU rounds like PyTorch's three bf16 operators") {
     auto x = bf16_randn({2, 999}, 4.0);
-    auto want = x * at::sigmoid(x * 1.702);  // LibTorch in bf16: a rounding after each operator
+    // The reference's PyTorch (1.13) in bf16: the constant rounded to bf16 (1.703125), a bf16
+    // rounding after each of the three operators. Written out in fp32 so that the check does not
+    // depend on the LibTorch linked here (2.x computes bf16 ops with fp32 scalars instead).
+    auto xf = x.to(torch::kFloat32);
+    auto t = (xf * 1.703125f).to(torch::kBFloat16).to(torch::kFloat32);
+    t = at::sigmoid(t).to(torch::kBFloat16).to(torch::kFloat32);
+    auto want = (xf * t).to(torch::kBFloat16);
     auto diff = (quick_gelu(x).to(torch::kFloat64) - want.to(torch::kFloat64)).abs();
     // Identical but for exp's last fp32 bit flipping a bf16 rounding now and then.
     REQUIRE(ulp_ratio(quick_gelu(x), want, 1e-30) <= 1.0);
@@ -101,7 +107,10 @@ TEST_CASE("fused bf16 kernels equal fp32 math rounded to bf16", "[kernels]") {
     if (!bf16_kernels_available()) return;
     const int64_t T = 5, past = 7, S = past + T;
     auto raw = bf16_randn({1, 2, 3 * T, S}, 20.0);  // 2 KV heads x 3 query heads x T queries
-    auto want = (raw / std::sqrt(128.0)).to(torch::kFloat32);
+    // HF's bf16 division under the reference's PyTorch (1.13): the divisor rounded to bf16, the
+    // quotient rounded to bf16; written out so that it does not depend on the LibTorch linked here.
+    const float divisor = float(c10::BFloat16(float(std::sqrt(128.0))));
+    auto want = (raw.to(torch::kFloat32) / divisor).to(torch::kBFloat16).to(torch::kFloat32);
     auto mask = at::ones({T, S}, torch::kBool).triu(past + 1);
     want = want.view({1, 2, 3, T, S}).masked_fill(mask, -INFINITY).view({1, 2, 3 * T, S});
     want = at::softmax(want, -1).to(torch::kBFloat16);

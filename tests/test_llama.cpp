@@ -92,3 +92,37 @@ TEST_CASE("bf16: one-token decoding steps (fused kernels on AVX512-BF16 CPUs) ma
   INFO("max |incremental - full| = " << err << " of max |full| = " << scale);
   REQUIRE(err <= 0.03f * scale);
 }
+
+TEST_CASE("the fixed-shape decoding step (graph-captured on CUDA) equals plain decoding", "[llama]") {
+  torch::NoGradGuard ng;
+  Root m(small(2));
+  LoadSettings ls;
+  randomize_module(m, ls, 11);
+  const std::vector<int64_t> prompt{3, 17, 5, 42, 8, 1, 29}, answer{11, 0, 49, 23, 7};
+  auto ids = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kLong); };
+  auto plain = m.llama.new_cache(32, torch::kFloat32, torch::kCPU);
+  auto stat = m.llama.new_cache(32, torch::kFloat32, torch::kCPU);
+  m.llama.forward(m.llama.embed(ids(prompt)), plain);
+  m.llama.forward(m.llama.embed(ids(prompt)), stat);
+  // Positions past the token hold garbage (earlier queries' keys/values): masking must hide it.
+  for (size_t l = 0; l < stat.k.size(); ++l) {
+    stat.k[l].narrow(2, stat.length, 32 - stat.length).fill_(1e4);
+    stat.v[l].narrow(2, stat.length, 32 - stat.length).fill_(-1e4);
+  }
+  StaticDecodeInputs in;
+  in.token = torch::zeros({1}, torch::kLong);
+  in.position = torch::zeros({1}, torch::kLong);
+  in.span_positions = torch::arange(16, torch::kLong);  // a span longer than the sequence
+  m.llama.rope_table(torch::kFloat32, torch::kCPU, in.cos, in.sin);
+  for (int64_t tok : answer) {
+    auto want = m.llama.forward(m.llama.embed(ids({tok})), plain)[0][0];
+    in.token.fill_(tok);
+    in.position.fill_(stat.length);
+    auto got = m.llama.decode_static(in, stat)[0][0];
+    stat.length += 1;
+    INFO("position " << stat.length - 1);
+    REQUIRE((got - want).abs().max().item<float>() < 1e-5);
+    REQUIRE((m.llama.logits(got) - m.llama.logits(want)).abs().max().item<float>() < 1e-4);
+  }
+  REQUIRE((stat.k[1].narrow(2, 0, plain.length) - plain.k[1].narrow(2, 0, plain.length)).abs().max().item<float>() < 1e-5);
+}

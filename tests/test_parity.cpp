@@ -2,9 +2,9 @@
 // with the tolerances each case.json states.
 #include <catch2/catch.hpp>
 #include <cstdlib>
-#include <opencv2/imgcodecs.hpp>
 
 #include "fixture.hpp"
+#include "image/image_files.hpp"
 #include "reasonseg/segmenter.hpp"
 
 using namespace reasonseg;
@@ -16,7 +16,7 @@ const ReasoningSegmenter& fp32_model() {
   static ReasoningSegmenter seg([] {
     SegmenterOptions o;
     o.model_dir = rstest::model_dir();
-    o.device = std::getenv("REASONSEG_TEST_DEVICE") ? parse_device(std::getenv("REASONSEG_TEST_DEVICE")) : Device::CPU;
+    o.device = rstest::test_device();
     o.dtype = DType::Float32;
     o.max_new_tokens = 32;
     return o;
@@ -59,7 +59,7 @@ std::string question_of(const nlohmann::json& cj) {
 CaseRun run_case(const std::string& name, const nlohmann::json& fixture_case) {
   CaseRun c;
   c.cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
-  cv::Mat img = cv::imread(rstest::data_dir() + "/tiny-lisa-a/" + fixture_case["image"].get<std::string>());
+  cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fixture_case["image"].get<std::string>());
   auto& seg = fp32_model();
   auto ctx = seg.encode_image(img, ColorOrder::BGR);
   QueryOptions q;

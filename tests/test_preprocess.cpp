@@ -1,9 +1,9 @@
 // Image inputs: CLIP and SAM tensors of every fixture image, bit-exact Pillow resizing.
 #include <catch2/catch.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "config/config.hpp"
 #include "fixture.hpp"
+#include "image/image_files.hpp"
 #include "image/pillow_resample.hpp"
 #include "image/preprocess.hpp"
 #include "reasonseg/error.hpp"
@@ -19,7 +19,7 @@ TEST_CASE("CLIP and SAM inputs equal the reference for every fixture case", "[pr
     INFO(name);
     auto cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
     auto exp = rstest::read_tensors(rstest::case_dir(name) + "/expected.safetensors");
-    cv::Mat bgr = cv::imread(rstest::data_dir() + "/tiny-lisa-a/" + c["image"].get<std::string>(), cv::IMREAD_COLOR);
+    cv::Mat bgr = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + c["image"].get<std::string>());
     REQUIRE(!bgr.empty());
     cv::Mat rgb = to_rgb(bgr, ColorOrder::BGR);
     auto clip = clip_preprocess(rgb, cfg.clip_preprocess);

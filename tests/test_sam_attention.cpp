@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <torch/version.h>
 
 #include "models/sam_image_encoder.hpp"
 
@@ -88,4 +89,37 @@ TEST_CASE("SAM window attention, 3 windows of 14x14, equals the formula (fp32 an
   check_attention(14, 3, 128, 2);  // ViT-B/L's head size 64
   check_attention(7, 2, 160, 2);   // an odd token count (49): keys padded to pairs
   check_attention(14, 3, 48, 2);   // head size 24: the unfused bf16 path
+}
+
+TEST_CASE("SAM attention through scaled_dot_product_attention (the CUDA path) equals the CPU path", "[sam]") {
+#if TORCH_VERSION_MAJOR >= 2
+  // Run on CPU here (LibTorch 2.x's SDPA has CPU kernels); on CUDA the parity tests cover it.
+  for (auto [grid, batch, dim, heads] : {std::tuple<int, int64_t, int, int>{14, 3, 64, 4}, {20, 1, 160, 2}, {7, 2, 48, 2}}) {
+    SamConfig c;
+    c.encoder_embed_dim = dim;
+    c.encoder_num_heads = heads;
+    const int64_t hd = dim / heads, N = int64_t(grid) * grid;
+    Root r(c, grid);
+    LoadSettings ls;
+    randomize_module(r, ls, 13);
+    *r.attn.rel_pos_h = at::randn({2 * grid - 1, hd}) * 0.5;
+    *r.attn.rel_pos_w = at::randn({2 * grid - 1, hd}) * 0.5;
+    r.attn.qkv.weight.mul_(20 * std::sqrt(64.0 / dim));
+    torch::NoGradGuard ng;
+    auto qkv = r.attn.qkv.forward(at::randn({batch, grid, grid, dim}));
+    auto want = r.attn.attend(qkv);
+    auto t = qkv.reshape({batch, N, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+    auto idx = [](int64_t n) { return at::arange(n).unsqueeze(1) - at::arange(n).unsqueeze(0) + (n - 1); };
+    auto rq = t[0].reshape({batch * heads, grid, grid, hd});
+    auto rel_h = at::einsum("bhwc,hkc->bhwk", {rq, r.attn.rel_pos_h->index({idx(grid)})});
+    auto rel_w = at::einsum("bhwc,wkc->bhwk", {rq, r.attn.rel_pos_w->index({idx(grid)})});
+    auto got = sam_attention_sdpa(t[0], t[1], t[2], rel_h, rel_w).permute({0, 2, 1, 3}).reshape(want.sizes());
+    const double err = (got - want).abs().max().item<double>(), scale = want.abs().max().item<double>();
+    INFO("grid " << grid << " x" << batch << ", head size " << hd << ": max error " << err << " of " << scale);
+    REQUIRE(err <= 1e-5 * scale);
+  }
+#else
+  WARN("skipped: scaled_dot_product_attention needs LibTorch 2.x (this build has " TORCH_VERSION ")");
+  REQUIRE_THROWS(sam_attention_sdpa(at::zeros({1, 1, 4, 8}), at::zeros({1, 1, 4, 8}), at::zeros({1, 1, 4, 8}), {}, {}));
+#endif
 }

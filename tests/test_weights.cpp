@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <unistd.h>  // getpid
 
 #include "fixture.hpp"
 #include "io/checkpoint.hpp"

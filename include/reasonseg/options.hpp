@@ -47,6 +47,14 @@ struct SegmenterOptions {
   // M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB), and for fp32 on CPU OMP_WAIT_POLICY
   // defaults to PASSIVE (OpenMP and OpenBLAS threads share the cores). Existing settings win.
   bool tune_process = true;
+  // CUDA only: every decoded token replays a CUDA graph of the whole step (one graph per 256
+  // positions of context, captured on first use in each ImageContext) instead of launching
+  // ~20 kernels per layer. false: plain launches.
+  bool cuda_graphs = true;
+  // CUDA only: SAM's image encoder runs on a second stream, overlapped with the LLM prefill
+  // (the two are independent until the mask decoder). Its "sam_encoder" time is then its own
+  // device time, not a share of the wall clock.
+  bool overlap_sam_encoder = true;
 };
 
 // A point prompt in original-image pixel coordinates; label 1 = foreground, 0 = background.

@@ -5,10 +5,10 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "image/image_files.hpp"
 #include "reasonseg/eval.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "util/error.hpp"
@@ -68,8 +68,7 @@ int cmd_eval(int argc, char** argv) {
   for (auto& name : names) {
     try {
       ReasonSegSample s = load_reasonseg_sample(dataset, name);
-      cv::Mat image = cv::imread(s.image_path, cv::IMREAD_COLOR);
-      if (image.empty()) fail(s.image_path, ": cannot read image");
+      cv::Mat image = read_image_file(s.image_path);
       validate_polygons(s, image.rows, image.cols);
       cv::Mat gt = rasterize_ground_truth(s.polygons, image.rows, image.cols);
       std::vector<std::string> texts = a.has("all-texts") && !from_preds ? s.texts : std::vector<std::string>{s.texts[0]};
@@ -81,8 +80,7 @@ int cmd_eval(int argc, char** argv) {
         if (from_preds) {
           auto p = (fs::path(a.get("pred-dir")) / (name + ".png")).string();
           if (fs::exists(p)) {
-            cv::Mat m = cv::imread(p, cv::IMREAD_GRAYSCALE);
-            if (m.empty()) fail(p, ": cannot read prediction");
+            cv::Mat m = read_image_file(p, false);
             if (m.size() != image.size())
               fail(p, ": prediction is ", m.cols, "x", m.rows, " but the image is ", image.cols, "x", image.rows);
             pred = m != 0;
@@ -100,7 +98,7 @@ int cmd_eval(int argc, char** argv) {
         acc.add(c);
         if (!save.empty() && !from_preds) {
           auto f = (fs::path(save) / (texts.size() > 1 ? name + "_" + std::to_string(t) + ".png" : name + ".png")).string();
-          if (!cv::imwrite(f, pred)) fail(f, ": cannot write mask");
+          write_image_file(f, pred);
         }
         if (csv.is_open())
           csv << csv_field(name) << "," << c.iou() << "," << c.intersection << "," << c.union_ << "," << n_masks << ","

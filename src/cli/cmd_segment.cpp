@@ -3,22 +3,16 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "image/image_files.hpp"
 #include "io/safetensors.hpp"
 #include "reasonseg/overlay.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::cli {
-
-cv::Mat read_image(const std::string& path) {
-  cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);
-  if (img.empty()) fail(path, ": cannot read image (missing, empty or not an image format OpenCV knows)");
-  return img;
-}
 
 int cmd_segment(int argc, char** argv) {
   auto value_opts = kModelOptions;
@@ -40,7 +34,7 @@ int cmd_segment(int argc, char** argv) {
   }
   SegmenterOptions opt = segmenter_options(a);
   const std::string image_path = a.require("image"), prompt = a.require("prompt");
-  cv::Mat image = read_image(image_path);
+  cv::Mat image = read_image_file(image_path);
   ReasoningSegmenter seg(opt);
   auto ctx = seg.encode_image(image, ColorOrder::BGR);
   TensorTrace trace;
@@ -61,7 +55,7 @@ int cmd_segment(int argc, char** argv) {
                          {"file", nullptr}};
     if (a.has("out-mask")) {
       std::string f = a.get("out-mask") + "_" + std::to_string(i) + ".png";
-      if (!cv::imwrite(f, m.mask)) fail(f, ": cannot write mask");
+      write_image_file(f, m.mask);
       mj["file"] = f;
     }
     j["masks"].push_back(mj);
@@ -70,7 +64,7 @@ int cmd_segment(int argc, char** argv) {
   j["load_s"] = seg.load_seconds();
   if (a.has("overlay")) {
     std::string f = a.get("overlay");
-    if (!cv::imwrite(f, draw_overlay(image, ColorOrder::BGR, r.masks))) fail(f, ": cannot write overlay");
+    write_image_file(f, draw_overlay(image, ColorOrder::BGR, r.masks));
   }
   if (tp) {
     std::map<std::string, torch::Tensor> out(trace.begin(), trace.end());

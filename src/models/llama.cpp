@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 #include "nn/cpu_kernels.hpp"
 #include "util/error.hpp"
@@ -94,6 +95,44 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   return r + down_proj.forward(act);
 }
 
+torch::Tensor LlamaDecoderLayer::forward_static(const torch::Tensor& x, const torch::Tensor& cos,
+                                                const torch::Tensor& sin, torch::Tensor& k_cache, torch::Tensor& v_cache,
+                                                const torch::Tensor& position, const torch::Tensor& visible) const {
+  const int64_t H = cfg.num_attention_heads, KV = cfg.num_key_value_heads, hd = cfg.head_dim(), rep = H / KV;
+  const int64_t span = visible.size(0);
+  auto h = input_layernorm.forward(x);
+  auto q = q_proj.forward(h).view({1, 1, H, hd}).transpose(1, 2);
+  auto k = k_proj.forward(h).view({1, 1, KV, hd}).transpose(1, 2);
+  auto v = v_proj.forward(h).view({1, 1, KV, hd}).transpose(1, 2);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  k_cache.index_copy_(2, position, k);
+  v_cache.index_copy_(2, position, v);
+  auto keys = k_cache.narrow(2, 0, span), values = v_cache.narrow(2, 0, span);
+  torch::Tensor attn;
+#if TORCH_VERSION_MAJOR >= 2
+  if (x.is_cuda()) {
+    auto kk = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
+    auto vv = rep > 1 ? values.repeat_interleave(rep, 1) : values;
+    attn = at::scaled_dot_product_attention(q, kk, vv, visible.view({1, 1, 1, span}), 0.0, false)
+               .transpose(1, 2)
+               .reshape({1, 1, H * hd});
+  } else
+#endif
+  {
+    // As forward() for one token (fp32 softmax of the bf16-divided scores); masked positions get
+    // exactly zero weight, so the result equals attending to the visible positions only.
+    auto raw = at::matmul(q.reshape({1, KV, rep, hd}), keys.transpose(-1, -2));
+    auto scores = (raw / std::sqrt(double(hd))).to(torch::kFloat32);
+    scores = scores.masked_fill(visible.logical_not(), -std::numeric_limits<float>::infinity());
+    auto probs = at::softmax(scores, -1).to(q.scalar_type());
+    attn = at::matmul(probs, values).view({1, H, 1, hd}).transpose(1, 2).reshape({1, 1, H * hd});
+  }
+  auto r = x + o_proj.forward(attn);
+  auto m = post_attention_layernorm.forward(r);
+  return r + down_proj.forward(at::silu(gate_proj.forward(m)) * up_proj.forward(m));
+}
+
 Llama::Llama(Module& parent, const LlamaConfig& c)
     : cfg_(c),
       embed_tokens_(ModuleChildHelper::param(parent, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size})),
@@ -123,6 +162,23 @@ void Llama::rope_tables(int64_t start, int64_t len, torch::ScalarType dtype, tor
   auto emb = at::cat({freqs, freqs}, -1);
   cos = emb.cos().to(dev, dtype).view({1, 1, len, -1});
   sin = emb.sin().to(dev, dtype).view({1, 1, len, -1});
+}
+
+void Llama::rope_table(torch::ScalarType dtype, torch::Device dev, torch::Tensor& cos, torch::Tensor& sin) const {
+  rope_tables(0, cfg_.max_position_embeddings, dtype, dev, cos, sin);
+  cos = cos.view({cfg_.max_position_embeddings, -1});
+  sin = sin.view({cfg_.max_position_embeddings, -1});
+}
+
+torch::Tensor Llama::decode_static(const StaticDecodeInputs& in, KVCache& cache) const {
+  const int64_t hd = cfg_.head_dim();
+  auto x = embed_tokens_.index_select(0, in.token).unsqueeze(0);  // [1, 1, H]
+  auto cos = in.cos.index_select(0, in.position).view({1, 1, 1, hd});
+  auto sin = in.sin.index_select(0, in.position).view({1, 1, 1, hd});
+  auto visible = in.span_positions.le(in.position);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    x = layers_[i]->forward_static(x, cos, sin, cache.k[i], cache.v[i], in.position, visible);
+  return norm_.forward(x);
 }
 
 void copy_positions(KVCache& dst, const KVCache& src, int64_t n) {

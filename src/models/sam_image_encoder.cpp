@@ -8,7 +8,10 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <torch/version.h>
+
 #include "nn/cpu_kernels.hpp"
+#include "util/error.hpp"
 
 namespace reasonseg {
 
@@ -55,6 +58,20 @@ int64_t block_tokens() {
 
 }  // namespace
 
+torch::Tensor sam_attention_sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 const torch::Tensor& rel_h, const torch::Tensor& rel_w) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::optional<at::Tensor> bias;
+  if (rel_h.defined()) {
+    const int64_t B = q.size(0), heads = q.size(1), N = q.size(2);
+    bias = (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).reshape({B, heads, N, N}).to(q.scalar_type());
+  }
+  return at::scaled_dot_product_attention(q, k, v, bias, 0.0, false);
+#else
+  fail("SAM attention through scaled_dot_product_attention needs LibTorch 2.x (this build has ", TORCH_VERSION, ")");
+#endif
+}
+
 SamAttention::SamAttention(const SamConfig& c, int in_size)
     : heads(c.encoder_num_heads),
       input_size(in_size),
@@ -82,6 +99,10 @@ torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
     rel_h = at::einsum("bhwc,hkc->bhwk", {r_q, get_rel_pos(H, H, *rel_pos_h)}).contiguous();
     rel_w = at::einsum("bhwc,wkc->bhwk", {r_q, get_rel_pos(W, W, *rel_pos_w)}).contiguous();
   }
+#if TORCH_VERSION_MAJOR >= 2
+  if (qkv_grid.is_cuda())
+    return sam_attention_sdpa(t[0], t[1], t[2], rel_h, rel_w).permute({0, 2, 1, 3}).reshape({B, H, W, C});
+#endif
   if (qkv_grid.is_cpu() && qkv_grid.scalar_type() == torch::kBFloat16 && bf16_kernels_available() &&
       sam_attention_bf16_supports(hd)) {
     // One fused pass per (window, head): q.k, rel-pos, softmax and p.v stay in cache, reading q,

@@ -20,6 +20,14 @@ struct SamAttention : Module {
   torch::Tensor *rel_pos_h = nullptr, *rel_pos_w = nullptr;
 };
 
+// SAM attention through LibTorch 2.x's fused scaled_dot_product_attention (the path on CUDA):
+// the decomposed relative-position terms become its additive attention bias, which the
+// memory-efficient kernel accepts. q, k, v [B, heads, N, hd] (q unscaled; SDPA's default scale is
+// SAM's hd^-0.5); rel_h [B*heads, H, W, H] and rel_w [B*heads, H, W, W], or both undefined.
+// Returns [B, heads, N, hd]. Throws reasonseg::Error on LibTorch 1.x.
+torch::Tensor sam_attention_sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 const torch::Tensor& rel_h, const torch::Tensor& rel_w);
+
 // Transformer block: windowed (zero-padded, unmasked) or global attention, then an MLP.
 struct SamBlock : Module {
   SamBlock(const SamConfig& c, int window_size);

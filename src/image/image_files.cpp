@@ -1,0 +1,118 @@
+#include "image/image_files.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <opencv2/imgproc.hpp>
+
+#include "util/error.hpp"
+
+#ifdef REASONSEG_HAVE_IMGCODECS
+#include <opencv2/imgcodecs.hpp>
+#endif
+
+namespace reasonseg {
+
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Binary netpbm (P5 gray, P6 RGB), maxval <= 255; the header is range-checked before allocating.
+cv::Mat read_netpbm(const std::string& path, bool color) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open image");
+  auto token = [&]() {
+    std::string t;
+    int c;
+    while ((c = in.get()) != EOF) {
+      if (c == '#') {
+        while ((c = in.get()) != EOF && c != '\n') {
+        }
+        continue;
+      }
+      if (std::isspace(c)) {
+        if (!t.empty()) break;
+        continue;
+      }
+      t.push_back(char(c));
+      if (t.size() > 16) fail(path, ": malformed PPM/PGM header");
+    }
+    return t;
+  };
+  const std::string magic = token();
+  if (magic != "P5" && magic != "P6") fail(path, ": not a binary PPM/PGM image (this build reads no other format)");
+  auto number = [&](const char* what, long lo, long hi) {
+    const std::string t = token();
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end || v < lo || v > hi) fail(path, ": PPM/PGM ", what, " '", t, "' is out of range");
+    return int(v);
+  };
+  const int w = number("width", 1, 1 << 15), h = number("height", 1, 1 << 15), maxval = number("maxval", 1, 255);
+  (void)maxval;
+  const int ch = magic == "P6" ? 3 : 1;
+  cv::Mat m(h, w, ch == 3 ? CV_8UC3 : CV_8UC1);
+  in.read(reinterpret_cast<char*>(m.data), std::streamsize(m.total() * m.elemSize()));
+  if (!in) fail(path, ": PPM/PGM pixel data is truncated");
+  if (ch == 3) cv::cvtColor(m, m, cv::COLOR_RGB2BGR);
+  if (color && ch == 1) cv::cvtColor(m, m, cv::COLOR_GRAY2BGR);
+  if (!color && ch == 3) cv::cvtColor(m, m, cv::COLOR_BGR2GRAY);
+  return m;
+}
+
+void write_netpbm(const std::string& path, const cv::Mat& image) {
+  if (image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3))
+    fail(path, ": only 8-bit gray or BGR images can be written as PPM/PGM");
+  cv::Mat rgb;
+  if (image.channels() == 3) cv::cvtColor(image, rgb, cv::COLOR_BGR2RGB);
+  else rgb = image.isContinuous() ? image : image.clone();
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (!f) fail(path, ": cannot write image");
+  std::fprintf(f.get(), "P%d\n%d %d\n255\n", image.channels() == 3 ? 6 : 5, rgb.cols, rgb.rows);
+  if (std::fwrite(rgb.data, 1, rgb.total() * rgb.elemSize(), f.get()) != rgb.total() * rgb.elemSize())
+    fail(path, ": cannot write image");
+}
+
+bool is_netpbm(const std::string& path) {
+  return has_suffix(path, ".ppm") || has_suffix(path, ".pgm") || has_suffix(path, ".pnm");
+}
+
+}  // namespace
+
+bool image_codecs_available() {
+#ifdef REASONSEG_HAVE_IMGCODECS
+  return true;
+#else
+  return false;
+#endif
+}
+
+cv::Mat read_image_file(const std::string& path, bool color) {
+  if (is_netpbm(path)) return read_netpbm(path, color);
+#ifdef REASONSEG_HAVE_IMGCODECS
+  cv::Mat img = cv::imread(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
+  if (img.empty()) fail(path, ": cannot read image (missing, empty or not an image format OpenCV knows)");
+  return img;
+#else
+  std::ifstream probe(path + ".ppm");
+  if (!probe)
+    fail(path, ": this build has no image codecs (REASONSEG_WITH_IMGCODECS=OFF) and no pre-decoded '", path,
+         ".ppm' is beside it");
+  return read_netpbm(path + ".ppm", color);
+#endif
+}
+
+void write_image_file(const std::string& path, const cv::Mat& image) {
+  if (is_netpbm(path)) return write_netpbm(path, image);
+#ifdef REASONSEG_HAVE_IMGCODECS
+  if (!cv::imwrite(path, image)) fail(path, ": cannot write image");
+#else
+  fail(path, ": this build has no image codecs (REASONSEG_WITH_IMGCODECS=OFF): write .ppm/.pgm instead");
+#endif
+}
+
+}  // namespace reasonseg

@@ -1,0 +1,21 @@
+// Reading and writing image files for the CLI and the tests.
+//
+// Built with OpenCV's imgcodecs (the default), every format OpenCV knows is read and written.
+// Built without it (REASONSEG_WITH_IMGCODECS=OFF, as the GPU check does: imgcodecs pulls ~200 MB
+// of libraries onto a machine that must receive everything in 64 MiB), only binary PPM/PGM is
+// read and written, and reading "x.png" falls back to a pre-decoded "x.png.ppm" beside it
+// (scripts/gpu-payload.sh writes those on a machine that has imgcodecs).
+#pragma once
+#include <opencv2/core.hpp>
+#include <string>
+
+namespace reasonseg {
+
+// 8-bit BGR (color = true) or grayscale; throws reasonseg::Error naming the file on failure.
+cv::Mat read_image_file(const std::string& path, bool color = true);
+// Writes an 8-bit 1- or 3-channel (BGR) image; throws reasonseg::Error naming the file.
+void write_image_file(const std::string& path, const cv::Mat& image);
+// True when this build reads PNG/JPEG itself (OpenCV imgcodecs linked).
+bool image_codecs_available();
+
+}  // namespace reasonseg
