@@ -46,8 +46,9 @@ step env bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --form
 TORCH_PREFIX=$($PY -W ignore -c 'import torch;print(torch.utils.cmake_prefix_path)')
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
+export TORCH_CUDA_ARCH_LIST=9.0  # Hopper (H100/H200); LibTorch ignores CMAKE_CUDA_ARCHITECTURES
 step configure cmake -S . -B build-gpu "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DREASONSEG_WITH_IMGCODECS=OFF \
-  -DREASONSEG_USE_CCACHE="${REASONSEG_USE_CCACHE:-OFF}" -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DREASONSEG_USE_CCACHE="${REASONSEG_USE_CCACHE:-OFF}" \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS"
 step build cmake --build build-gpu -j "${JOBS:-$(nproc)}"
 T=build-gpu/tests/reasonseg_tests

@@ -6,6 +6,7 @@
 
 #include "fixture.hpp"
 #include "image/image_files.hpp"
+#include "pipeline/trace.hpp"
 #include "reasonseg/segmenter.hpp"
 
 using namespace reasonseg;
@@ -45,9 +46,10 @@ TEST_CASE("bf16 vs fp32 on every fixture case: ids, margins, mask IoU", "[bf16]"
     cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fc["image"].get<std::string>());
     auto c32 = f32.encode_image(img), c16 = b16.encode_image(img);
     SegmentResult a, b;
-    TensorTrace t32;
+    TensorCollector trace32;
+    auto& t32 = trace32.tensors;
     if (cj["kind"] == "generate") {
-      a = f32.segment(c32, cj["instruction"].get<std::string>(), {}, &t32);
+      a = f32.segment(c32, cj["instruction"].get<std::string>(), {}, &trace32);
       b = b16.segment(c16, cj["instruction"].get<std::string>());
     } else {
       std::string q = cj.contains("question") ? cj["question"].get<std::string>()

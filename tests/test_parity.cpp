@@ -1,9 +1,14 @@
-// Stage-by-stage parity with the reference on every case of tiny-lisa-a (CPU, fp32),
-// with the tolerances each case.json states.
+// Stage-by-stage parity with the reference on every case of tiny-lisa-a (fp32; CPU, or the
+// device REASONSEG_TEST_DEVICE names), with the tolerances each case.json states. The queries
+// run the path users run: a trace only listens. Positions reused from caches (the model's text
+// before the image, an image's previous prompt) are not recomputed, so the fixture's tensors are
+// compared from the first position the prefill computed. Follow-ups (a second query on the same
+// ImageContext) must reproduce the fixture as a fresh run of their instruction does.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
 #include "fixture.hpp"
+#include "pipeline/trace.hpp"
 #include "image/image_files.hpp"
 #include "reasonseg/segmenter.hpp"
 
@@ -43,9 +48,26 @@ Tol tolerance(const nlohmann::json& tols, const std::string& base) {
 struct CaseRun {
   int64_t clip_rows = -1;
   nlohmann::json cj;
+  ImageContext ctx;
   SegmentResult result;
-  TensorTrace trace;
+  std::map<std::string, torch::Tensor> trace;
+  int64_t prefill_start = 0;  // first prompt position the query computed
+  bool follow_up = false;     // the image was encoded by an earlier query
+  std::vector<int64_t> tail_rows;  // rows of the fixture's tf_logits_tail_* the query computed
 };
+
+// Tensors of the image encoders: reported when an image is encoded, not by follow-ups.
+bool image_stage(const std::string& key) {
+  for (auto p : {"clip_", "vision_tower_features", "mm_projector_out", "sam_input", "sam_image_embeddings"})
+    if (key.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+// Expected tensors indexed by sequence position start at the first computed position.
+torch::Tensor expected_from(const std::string& key, const torch::Tensor& e, int64_t start) {
+  if (key == "llm_inputs_embeds" || key == "final_hidden_states") return e.narrow(1, start, e.size(1) - start);
+  return e;
+}
 
 // Teacher-forced cases store the question, or the ReasonSeg JSON LISA's ValDataset built it from.
 std::string question_of(const nlohmann::json& cj) {
@@ -56,18 +78,28 @@ std::string question_of(const nlohmann::json& cj) {
                                        : "What is " + text + " in this image? Please output segmentation mask.";
 }
 
-CaseRun run_case(const std::string& name, const nlohmann::json& fixture_case) {
+// Runs a fixture case on a freshly encoded image, or as a follow-up on `earlier`'s context.
+CaseRun run_case(const std::string& name, const nlohmann::json& fixture_case, CaseRun* earlier = nullptr) {
   CaseRun c;
   c.cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
-  cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fixture_case["image"].get<std::string>());
   auto& seg = fp32_model();
-  auto ctx = seg.encode_image(img, ColorOrder::BGR);
+  TensorCollector tr;
+  if (earlier) {
+    c.ctx = std::move(earlier->ctx);
+    c.follow_up = true;
+  } else {
+    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fixture_case["image"].get<std::string>());
+    c.ctx = seg.encode_image(img, ColorOrder::BGR, &tr);
+  }
   QueryOptions q;
   q.keep_logits = true;
   if (c.cj["kind"] == "generate")
-    c.result = seg.segment(ctx, c.cj["instruction"].get<std::string>(), q, &c.trace);
+    c.result = seg.segment(c.ctx, c.cj["instruction"].get<std::string>(), q, &tr);
   else
-    c.result = seg.segment_teacher_forced(ctx, question_of(c.cj), c.cj["answer"].get<std::string>(), q, &c.trace);
+    c.result = seg.segment_teacher_forced(c.ctx, question_of(c.cj), c.cj["answer"].get<std::string>(), q, &tr);
+  c.trace = std::move(tr.tensors);
+  REQUIRE(c.trace.count("prefill_start"));
+  c.prefill_start = int64_t(c.trace.at("prefill_start")[0].item<float>());
   return c;
 }
 
@@ -96,17 +128,24 @@ torch::Tensor actual_for(const std::string& key, CaseRun& c, std::string* base_o
   if (key == "step_topk_ids") return std::get<1>(full("step_logits").topk(8, -1));
   if (key == "step_logits_seg_eos") return full("step_logits").index({Slice(), torch::tensor({32000, 2})});
   if (key.rfind("tf_logits", 0) == 0) {
-    auto logits = full("logits");
-    if (key == "tf_logits_seg_position") return logits[c.cj["seg_hidden_rows"][0].get<int64_t>()];
-    auto pos = torch::tensor(c.cj["tf_logits_tail_positions"].get<std::vector<int64_t>>());
-    auto rows = logits.index({pos});
+    auto logits = full("logits");  // from position prefill_start on
+    if (key == "tf_logits_seg_position") return logits[c.cj["seg_hidden_rows"][0].get<int64_t>() - c.prefill_start];
+    // Tail positions before prefill_start came from the cache (a follow-up): compare the rest.
+    std::vector<int64_t> pos;
+    c.tail_rows.clear();
+    auto all = c.cj["tf_logits_tail_positions"].get<std::vector<int64_t>>();
+    for (size_t i = 0; i < all.size(); ++i)
+      if (all[i] >= c.prefill_start) pos.push_back(all[i] - c.prefill_start), c.tail_rows.push_back(int64_t(i));
+    auto rows = logits.index({torch::tensor(pos)});
     if (key == "tf_logits_tail_topk_values") return std::get<0>(rows.topk(8, -1));
     if (key == "tf_logits_tail_topk_ids") return std::get<1>(rows.topk(8, -1));
     if (key == "tf_logits_tail_next_token") {
       auto next = c.cj["tf_logits_tail_next_token_ids"];
       std::vector<float> v;  // the fixture stores 0 where no next token exists
-      for (size_t i = 0; i < next.size(); ++i)
-        v.push_back(next[i].is_null() ? 0.0f : rows[int64_t(i)][next[i].get<int64_t>()].item<float>());
+      for (size_t r = 0; r < c.tail_rows.size(); ++r) {
+        auto& n = next[size_t(c.tail_rows[r])];
+        v.push_back(n.is_null() ? 0.0f : rows[int64_t(r)][n.get<int64_t>()].item<float>());
+      }
       return torch::tensor(v);
     }
   }
@@ -125,58 +164,88 @@ int64_t summed_count(const CaseRun& c, const std::string& base, const std::strin
   return key.find("_rowsum") != std::string::npos ? full.size(-1) : full.size(-2);
 }
 
+// Every expected tensor of the case, compared with what the query computed.
+void check_case(const std::string& name, CaseRun& c) {
+  auto exp = rstest::read_tensors(rstest::case_dir(name) + "/expected.safetensors");
+  auto& tols = c.cj["tolerances"];
+  INFO(name << (c.follow_up ? " (follow-up)" : "") << ", prefill from position " << c.prefill_start);
+  // Token ids and texts: exact.
+  if (c.cj["kind"] == "generate") {
+    REQUIRE(c.result.output_ids == c.cj["generated_ids"].get<std::vector<int64_t>>());
+    REQUIRE(to_string(c.result.stopped_by) == (c.cj["stopped_by"] == "eos" ? "eos" : "max_new_tokens"));
+    REQUIRE(c.result.chat_text == c.cj["text_output"].get<std::string>());
+  }
+  REQUIRE(c.result.input_ids == c.cj["input_ids"].get<std::vector<int64_t>>());
+  REQUIRE(int(c.result.masks.size()) == c.cj["num_masks"].get<int>());
+  for (auto& [key, e] : exp) {
+    if (key == "mask_binary") continue;
+    if (c.follow_up && image_stage(key)) {
+      REQUIRE(c.trace.count(key) == 0);  // cached in the context: not recomputed
+      continue;
+    }
+    std::string base;
+    torch::Tensor a = actual_for(key, c, &base);
+    torch::Tensor ex = expected_from(key, e, c.prefill_start);
+    if (key == "clip_hidden_states") ex = e.narrow(0, 0, c.clip_rows);
+    if (key.rfind("tf_logits_tail", 0) == 0) ex = e.index({torch::tensor(c.tail_rows)});
+    INFO(key);
+    if (e.scalar_type() == torch::kInt64) {  // top-k ids: exact
+      REQUIRE(torch::equal(a.to(torch::kInt64), ex));
+      continue;
+    }
+    bool is_sum = base.size() > 4 && base.compare(base.size() - 4, 4, "#sum") == 0;
+    std::string tb = is_sum ? base.substr(0, base.size() - 4) : base;
+    Tol t = tolerance(tols, tb.rfind("sam_input", 0) == 0 ? "sam_input" : tb);
+    if (is_sum) {
+      // A sum of n elements, each within atol + rtol|b|, is within n * atol (+ rtol terms).
+      int64_t n = summed_count(c, tb, key);
+      t.atol = tb == "sam_input" ? 1e-2 : t.atol * double(n);
+    }
+    auto r = rstest::compare(a, ex, t.atol, t.rtol);
+    INFO("max |diff| " << r.max_abs << ", violations " << r.violations << " of " << r.numel);
+    INFO("actual " << a.flatten().narrow(0, 0, std::min<int64_t>(a.numel(), 16)) << " expected "
+                   << ex.flatten().narrow(0, 0, std::min<int64_t>(ex.numel(), 16)));
+    REQUIRE(r.shape_ok);
+    REQUIRE(r.violations == 0);
+  }
+  // Binary masks: identical except where the reference logit is within 1e-3 of 0.
+  if (exp.count("mask_binary")) {
+    auto bin = c.trace.at("mask_binary").to(torch::kUInt8);
+    auto mism = bin.ne(exp.at("mask_binary"));
+    auto unstable = exp.at("mask_logits").abs().lt(1e-3);
+    INFO("mismatched pixels " << mism.sum().item<int64_t>());
+    REQUIRE((mism & ~unstable).sum().item<int64_t>() == 0);
+  }
+}
+
+const nlohmann::json& fixture_case(const nlohmann::json& fixture, const std::string& name) {
+  for (auto& fc : fixture["cases"])
+    if (fc["name"] == name) return fc;
+  FAIL("no fixture case " << name);
+  throw;
+}
+
 }  // namespace
 
-TEST_CASE("fp32 CPU parity with the reference, every stage of every case", "[parity]") {
+TEST_CASE("fp32 parity with the reference, every stage of every case, on the path users run", "[parity]") {
   auto fixture = rstest::read_json(rstest::data_dir() + "/tiny-lisa-a/fixture.json");
   for (auto& fc : fixture["cases"]) {
     std::string name = fc["name"];
     SECTION(name) {
       CaseRun c = run_case(name, fc);
-      auto exp = rstest::read_tensors(rstest::case_dir(name) + "/expected.safetensors");
-      auto& tols = c.cj["tolerances"];
-      // Token ids and texts: exact.
-      if (c.cj["kind"] == "generate") {
-        REQUIRE(c.result.output_ids == c.cj["generated_ids"].get<std::vector<int64_t>>());
-        REQUIRE(c.result.stopped_by == (c.cj["stopped_by"] == "eos" ? "eos" : "max_new_tokens"));
-        REQUIRE(c.result.chat_text == c.cj["text_output"].get<std::string>());
-      }
-      REQUIRE(c.result.input_ids == c.cj["input_ids"].get<std::vector<int64_t>>());
-      REQUIRE(int(c.result.masks.size()) == c.cj["num_masks"].get<int>());
-      for (auto& [key, e] : exp) {
-        if (key == "mask_binary") continue;
-        std::string base;
-        torch::Tensor a = actual_for(key, c, &base);
-        torch::Tensor ex = e;
-        if (key == "clip_hidden_states") ex = e.narrow(0, 0, c.clip_rows);
-        INFO(name << " / " << key);
-        if (e.scalar_type() == torch::kInt64) {  // top-k ids: exact
-          REQUIRE(torch::equal(a.to(torch::kInt64), ex));
-          continue;
-        }
-        bool is_sum = base.size() > 4 && base.compare(base.size() - 4, 4, "#sum") == 0;
-        std::string tb = is_sum ? base.substr(0, base.size() - 4) : base;
-        Tol t = tolerance(tols, tb.rfind("sam_input", 0) == 0 ? "sam_input" : tb);
-        if (is_sum) {
-          // A sum of n elements, each within atol + rtol|b|, is within n * atol (+ rtol terms).
-          int64_t n = summed_count(c, tb, key);
-          t.atol = tb == "sam_input" ? 1e-2 : t.atol * double(n);
-        }
-        auto r = rstest::compare(a, ex, t.atol, t.rtol);
-        INFO("max |diff| " << r.max_abs << ", violations " << r.violations << " of " << r.numel);
-        INFO("actual " << a.flatten().narrow(0, 0, std::min<int64_t>(a.numel(), 16)) << " expected "
-                       << ex.flatten().narrow(0, 0, std::min<int64_t>(ex.numel(), 16)));
-        REQUIRE(r.shape_ok);
-        REQUIRE(r.violations == 0);
-      }
-      // Binary masks: identical except where the reference logit is within 1e-3 of 0.
-      if (exp.count("mask_binary")) {
-        auto bin = c.trace.at("mask_binary");
-        auto mism = bin.ne(exp.at("mask_binary"));
-        auto unstable = exp.at("mask_logits").abs().lt(1e-3);
-        INFO("mismatched pixels " << mism.sum().item<int64_t>());
-        REQUIRE((mism & ~unstable).sum().item<int64_t>() == 0);
-      }
+      check_case(name, c);
+      REQUIRE(c.prefill_start > 0);  // the text before the image came from the model's prefix cache
     }
+    SECTION(name + ", asked again on the same image") {
+      CaseRun first = run_case(name, fc);
+      CaseRun again = run_case(name, fc, &first);
+      check_case(name, again);
+      REQUIRE(again.prefill_start > first.prefill_start);  // the image and the prompt's start reused
+    }
+  }
+  SECTION("a different question as a follow-up: t2 after g3 on the same image") {
+    CaseRun g3 = run_case("g3_zero_seg_a_dog", fixture_case(fixture, "g3_zero_seg_a_dog"));
+    CaseRun t2 = run_case("t2_tf_val_a_dog", fixture_case(fixture, "t2_tf_val_a_dog"), &g3);
+    check_case("t2_tf_val_a_dog", t2);
   }
 }

@@ -1,7 +1,6 @@
 // reasonseg::ReasoningSegmenter: image + instruction -> answer text + one mask per [SEG].
 #pragma once
-#include <torch/types.h>
-
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <opencv2/core.hpp>
@@ -11,6 +10,7 @@
 #include "reasonseg/error.hpp"
 #include "reasonseg/image.hpp"
 #include "reasonseg/options.hpp"
+#include "reasonseg/trace.hpp"
 
 namespace reasonseg {
 
@@ -23,25 +23,37 @@ struct SegMask {
   cv::Rect bbox;    // tight box around the foreground (empty when area is 0)
 };
 
+// Why a query stopped producing tokens.
+enum class StopReason {
+  Eos,            // the model ended its answer
+  MaxNewTokens,   // QueryOptions / SegmenterOptions::max_new_tokens reached
+  Context,        // the model's context (max_position_embeddings) is full
+  TeacherForced,  // segment_teacher_forced: no generation
+  Prompts,        // segment_prompts: no language model
+};
+std::string to_string(StopReason r);  // "eos", "max_new_tokens", "context", "teacher_forced", "prompts"
+
 struct SegmentResult {
   std::string text;                 // the answer: generated tokens decoded, chat.py's cleanup
   std::string chat_text;            // chat.py's full printed text (prompt + answer)
   std::vector<int64_t> input_ids;   // prompt ids, the image as -200
   std::vector<int64_t> output_ids;  // generated ids (teacher forcing: the answer's ids)
-  std::string stopped_by;           // "eos", "max_new_tokens", "context" or "teacher_forced"
+  StopReason stopped_by = StopReason::MaxNewTokens;
   std::vector<SegMask> masks;       // one per [SEG]; empty means "no target"
-  std::map<std::string, double> timings_ms;  // tokenize, clip, prefill, decode, sam_encoder, ...
+  // Milliseconds per stage: tokenize, prefill, decode, text_hidden_fcs, mask_decoder, postprocess,
+  // total; the first query on an ImageContext also has its encoding: clip, sam_encoder (on CUDA
+  // SAM's device time on its own stream, overlapping the prefill), and a total that includes it.
+  std::map<std::string, double> timings_ms;
+  int64_t prefill_tokens = 0;  // prompt positions computed (the rest reused from caches)
+  int64_t decode_tokens = 0;   // tokens generated
   bool has_target() const { return !masks.empty(); }
 };
-
-// Intermediate tensors of one query (float32 CPU copies), for parity checks and debugging.
-using TensorTrace = std::map<std::string, torch::Tensor>;
 
 class ReasoningSegmenter;
 
 // Per-image state: CLIP features, SAM image embedding and the LLM key/value cache of the
 // prompt prefix, computed once and reused by every instruction about the same image.
-// Cheap to create; not safe to use from two threads at once (use one context per thread).
+// Not safe to use from two threads at once (use one context per thread).
 class ImageContext {
  public:
   ImageContext();
@@ -68,20 +80,21 @@ class ReasoningSegmenter {
   ~ReasoningSegmenter();
   ReasoningSegmenter(ReasoningSegmenter&&) noexcept;
 
-  // Prepares an image (8-bit gray/BGR/RGB/BGRA/RGBA, see ColorOrder). Image encoders run lazily
-  // on the first query, so the context itself is cheap.
-  ImageContext encode_image(const cv::Mat& image, ColorOrder order = ColorOrder::BGR) const;
+  // Encodes an image (8-bit gray/BGR/RGB/BGRA/RGBA, see ColorOrder) with CLIP and SAM's image
+  // encoder: the expensive, per-image part of a query. On CUDA, SAM's encoder is queued on a
+  // second stream and overlaps the first query's prefill.
+  ImageContext encode_image(const cv::Mat& image, ColorOrder order = ColorOrder::BGR, TraceSink* trace = nullptr) const;
 
   // Answers `instruction` about the image and segments every [SEG] the answer contains.
   SegmentResult segment(ImageContext& ctx, const std::string& instruction, const QueryOptions& q = {},
-                        TensorTrace* trace = nullptr) const;
+                        TraceSink* trace = nullptr) const;
   SegmentResult segment(const cv::Mat& image, const std::string& instruction, ColorOrder order = ColorOrder::BGR,
                         const QueryOptions& q = {}) const;
 
   // LISA's validation path: one forward over prompt + `answer` (e.g. "Sure, it is [SEG]."),
   // masks from the answer's [SEG] tokens. No generation.
   SegmentResult segment_teacher_forced(ImageContext& ctx, const std::string& question, const std::string& answer,
-                                       const QueryOptions& q = {}, TensorTrace* trace = nullptr) const;
+                                       const QueryOptions& q = {}, TraceSink* trace = nullptr) const;
 
   // Plain SAM: masks from point/box prompts only (no language model), one mask.
   SegmentResult segment_prompts(ImageContext& ctx, const std::vector<PointPrompt>& points,

@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "image/image_files.hpp"
 #include "io/safetensors.hpp"
+#include "pipeline/trace.hpp"
 #include "reasonseg/overlay.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "util/error.hpp"
@@ -36,9 +37,9 @@ int cmd_segment(int argc, char** argv) {
   const std::string image_path = a.require("image"), prompt = a.require("prompt");
   cv::Mat image = read_image_file(image_path);
   ReasoningSegmenter seg(opt);
-  auto ctx = seg.encode_image(image, ColorOrder::BGR);
-  TensorTrace trace;
-  TensorTrace* tp = a.has("dump-tensors") ? &trace : nullptr;
+  TensorCollector trace;
+  TensorCollector* tp = a.has("dump-tensors") ? &trace : nullptr;
+  auto ctx = seg.encode_image(image, ColorOrder::BGR, tp);
   SegmentResult r = a.has("answer") ? seg.segment_teacher_forced(ctx, prompt, a.get("answer"), {}, tp)
                                     : seg.segment(ctx, prompt, {}, tp);
 
@@ -47,7 +48,7 @@ int cmd_segment(int argc, char** argv) {
   j["chat_text"] = r.chat_text;
   j["input_ids"] = r.input_ids;
   j["output_ids"] = r.output_ids;
-  j["stopped_by"] = r.stopped_by;
+  j["stopped_by"] = to_string(r.stopped_by);
   j["masks"] = nlohmann::json::array();
   for (size_t i = 0; i < r.masks.size(); ++i) {
     const auto& m = r.masks[i];
@@ -61,14 +62,15 @@ int cmd_segment(int argc, char** argv) {
     j["masks"].push_back(mj);
   }
   j["timings_ms"] = r.timings_ms;
+  j["prefill_tokens"] = r.prefill_tokens;
+  j["decode_tokens"] = r.decode_tokens;
   j["load_s"] = seg.load_seconds();
   if (a.has("overlay")) {
     std::string f = a.get("overlay");
     write_image_file(f, draw_overlay(image, ColorOrder::BGR, r.masks));
   }
   if (tp) {
-    std::map<std::string, torch::Tensor> out(trace.begin(), trace.end());
-    write_safetensors(a.get("dump-tensors"), out);
+    write_safetensors(a.get("dump-tensors"), trace.tensors);
   }
   std::string json_path = a.get("json");
   if (json_path == "-") {

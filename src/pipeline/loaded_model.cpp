@@ -1,0 +1,155 @@
+#include "pipeline/loaded_model.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "io/checkpoint.hpp"
+#include "util/error.hpp"
+#include "util/progress.hpp"
+
+namespace fs = std::filesystem;
+
+#ifndef REASONSEG_DEFAULT_TOKENIZER
+#define REASONSEG_DEFAULT_TOKENIZER ""
+#endif
+
+namespace reasonseg {
+
+namespace {
+
+bool cpu_has_native_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0)
+      return line.find(" amx_bf16") != std::string::npos || line.find(" avx512_bf16") != std::string::npos;
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = std::make_unique<LoadedModel>();
+  m->opt = options;
+  auto& opt = m->opt;
+  auto& cfg = m->cfg;
+  auto& tok = m->tok;
+  auto& device = m->device;
+  auto& dtype = m->dtype;
+  auto& dtype_enum = m->dtype_enum;
+  // Device and dtype.
+  Device dev = opt.device;
+  if (dev == Device::Auto) dev = torch::cuda::is_available() ? Device::CUDA : Device::CPU;
+  if (dev == Device::CUDA && !torch::cuda::is_available())
+    fail("--device cuda: this LibTorch build or machine has no CUDA device");
+  device = dev == Device::CUDA ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  dtype_enum = opt.dtype;
+  if (dtype_enum == DType::Auto)
+    dtype_enum = (device.is_cuda() || cpu_has_native_bf16()) ? DType::BFloat16 : DType::Float32;
+  if (dtype_enum == DType::Float16 && device.is_cpu())
+    fail("--dtype fp16 is supported on CUDA only (use bf16 or fp32 on CPU)");
+  dtype = dtype_enum == DType::BFloat16 ? torch::kBFloat16 : dtype_enum == DType::Float16 ? torch::kFloat16 : torch::kFloat32;
+  if (opt.threads < 0) fail("--threads must be >= 0 (got ", opt.threads, ")");
+  if (opt.tune_process) {
+    // Large temporaries (attention scores, activations) are freed and re-allocated every
+    // layer; by default glibc returns them to the kernel and every reuse page-faults again
+    // (measured: a bf16 softmax 20x slower). Keep freed blocks in the heap instead.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // fp32 runs through OpenBLAS's own threads: idle OpenMP workers that spin steal their cores
+    // (an fp32 query measured 39 s instead of 22-24 s). bf16 runs through oneDNN and the
+    // OpenMP pool only, where spinning workers answer the next small op faster.
+    if (dtype == torch::kFloat32 && device.is_cpu()) setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  }
+  at::set_num_threads(opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  if (opt.max_new_tokens < 0) fail("max_new_tokens must be >= 0 (got ", opt.max_new_tokens, ")");
+  m->tpl = parse_conv_template(opt.conv_template);
+
+  std::unique_ptr<TensorSource> src, tower_src;
+  std::string tower_prefix = "vision_model.";
+  if (!opt.random_weights.empty()) {
+    cfg = preset_config(opt.random_weights);
+    std::string tokdir = opt.model_dir;
+    if (!tokdir.empty() && fs::exists(fs::path(tokdir) / "tokenizer.model")) {
+      tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(tokdir));
+    } else {
+      std::string sp = REASONSEG_DEFAULT_TOKENIZER;
+      if (sp.empty() || !fs::exists(sp))
+        fail("--random-weights: no tokenizer.model found; pass --model DIR holding one");
+      tok = std::make_unique<Tokenizer>(sp, preset_added_tokens(cfg));
+    }
+  } else {
+    if (opt.model_dir.empty()) fail("--model: no model directory given");
+    if (!fs::is_directory(opt.model_dir)) fail(opt.model_dir, ": model directory does not exist");
+    cfg = read_lisa_config(opt.model_dir);
+    tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(opt.model_dir));
+    src = std::make_unique<TensorSource>(TensorSource::open_dir(opt.model_dir));
+    // The CLIP tower: explicit option, then the config's path, then weights embedded in the checkpoint.
+    std::string tower = opt.vision_tower_dir;
+    if (tower.empty() && !cfg.vision_tower.empty()) {
+      auto p = fs::path(cfg.vision_tower).is_absolute() ? fs::path(cfg.vision_tower) : fs::path(opt.model_dir) / cfg.vision_tower;
+      if (fs::is_directory(p)) tower = p.string();
+    }
+    const std::string embedded = "model.vision_tower.vision_tower.vision_model.";
+    if (!tower.empty()) {
+      if (!fs::is_directory(tower)) fail("--vision-tower: '", tower, "' is not a directory");
+      read_clip_tower_config(tower, cfg);
+      tower_src = std::make_unique<TensorSource>(TensorSource::open_dir(tower));
+    } else if (cfg.has_vision_config && src->contains(embedded + "embeddings.class_embedding")) {
+      tower_prefix = embedded;
+    } else {
+      fail(opt.model_dir, ": the CLIP vision tower '", cfg.vision_tower,
+           "' was not found. Released LISA checkpoints do not contain it: download the Hugging Face repo '",
+           cfg.vision_tower.empty() ? "openai/clip-vit-large-patch14" : cfg.vision_tower,
+           "' (config.json, preprocessor_config.json, pytorch_model.bin or model.safetensors) and pass its directory "
+           "with --vision-tower DIR (SegmenterOptions::vision_tower_dir)");
+    }
+  }
+  if (cfg.mm_hidden_size != cfg.vision.hidden_size)
+    fail(cfg.source, ": mm_hidden_size ", cfg.mm_hidden_size, " differs from the vision tower width ", cfg.vision.hidden_size);
+  if (cfg.out_dim != cfg.sam.prompt_embed_dim)
+    fail(cfg.source, ": out_dim ", cfg.out_dim, " must equal SAM's prompt_embed_dim ", cfg.sam.prompt_embed_dim);
+  m->seg_id = tok->added_token_id("[SEG]");
+  if (cfg.mm_use_im_start_end) {
+    tok->added_token_id("<im_start>");
+    tok->added_token_id("<im_end>");
+  }
+  for (auto& [t, id] : tok->added_tokens())
+    if (id >= cfg.llm.vocab_size)
+      fail(cfg.source, ": added token '", t, "' has id ", id, " outside vocab_size ", cfg.llm.vocab_size);
+
+  auto& model = m->model;
+  auto& clip = m->clip;
+  model = std::make_unique<LisaModel>(cfg);
+  clip = std::make_unique<ClipVisionTower>(cfg.vision, cfg.clip_layers_needed());
+  int64_t total = module_bytes(*model, dtype) + module_bytes(*clip, dtype);
+  ProgressBar bar(opt.random_weights.empty() ? "loading" : "random weights", total, true, opt.progress);
+  LoadSettings ls;
+  ls.dtype = dtype;
+  ls.device = device;
+  ls.zero_copy = opt.zero_copy_weights;
+  ls.on_bytes = [&](int64_t n) { bar.advance(n); };
+  if (!opt.random_weights.empty()) {
+    randomize_module(*model, ls, 1234);
+    randomize_module(*clip, ls, 4321);
+  } else {
+    load_module(*model, "", *src, ls);
+    load_module(*clip, tower_prefix, tower_src ? *tower_src : *src, ls);
+  }
+  bar.finish();
+  m->load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return m;
+}
+
+
+}  // namespace reasonseg

@@ -1,0 +1,32 @@
+// Stage 1, loading: device and dtype policy, configuration, tokenizer, CLIP tower discovery and
+// weights. The result is immutable; every query reads it.
+#pragma once
+#include <torch/types.h>
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "models/lisa_model.hpp"
+#include "reasonseg/options.hpp"
+#include "reasonseg/tokenizer.hpp"
+
+namespace reasonseg {
+
+struct LoadedModel {
+  SegmenterOptions opt;
+  LisaConfig cfg;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<LisaModel> model;
+  std::unique_ptr<ClipVisionTower> clip;
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  DType dtype_enum = DType::Float32;
+  ConvTemplate tpl = ConvTemplate::LlavaV1;
+  int seg_id = -1;
+  double load_s = 0;
+};
+
+// Throws reasonseg::Error naming the option, file or key at fault.
+std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options);
+
+}  // namespace reasonseg
