@@ -10,6 +10,7 @@
 #include "fixture.hpp"
 #include "image/image_files.hpp"
 #include "io/safetensors.hpp"
+#include "reasonseg/process.hpp"
 #include "reasonseg/segmenter.hpp"
 
 namespace fs = std::filesystem;
@@ -200,9 +201,9 @@ TEST_CASE("bad options and bad files are Errors that name the culprit", "[api]")
     REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("--vision-tower") && Catch::Contains("clip-vit-tiny-a"));
   }
   SECTION("bad option values") {
-    auto o = fp32_options(rstest::model_dir());
-    o.threads = -1;
-    REQUIRE_THAT(load_error(o), Catch::Contains("threads"));
+    ProcessSettings ps;
+    ps.threads = 100000;  // rejected before anything changes
+    REQUIRE_THROWS_WITH(configure_process(ps), Catch::Contains("threads") && Catch::Contains("100000"));
     REQUIRE_THROWS_WITH(parse_dtype("fp8"), Catch::Contains("fp8"));
   }
 }

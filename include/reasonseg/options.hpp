@@ -28,8 +28,6 @@ struct SegmenterOptions {
   std::string random_weights;
   Device device = Device::Auto;
   DType dtype = DType::Auto;
-  // Intra-op threads for LibTorch (process-wide setting). 0: one per hardware thread.
-  int threads = 0;
   // Greedy decoding stops at EOS or after this many new tokens (LISA's chat.py uses 512).
   int max_new_tokens = 512;
   // Conversation template: "llava_v1" (all released LISA v1 checkpoints) or "llava_llama_2".
@@ -43,10 +41,6 @@ struct SegmenterOptions {
   bool zero_copy_weights = true;
   // Print a loading progress bar on stderr.
   bool progress = false;
-  // Process-wide tuning at construction: glibc keeps freed large blocks (mallopt
-  // M_MMAP_THRESHOLD / M_TRIM_THRESHOLD = 1 GiB), and for fp32 on CPU OMP_WAIT_POLICY
-  // defaults to PASSIVE (OpenMP and OpenBLAS threads share the cores). Existing settings win.
-  bool tune_process = true;
   // CUDA only: every decoded token replays a CUDA graph of the whole step (one graph per 256
   // positions of context, captured on first use in each ImageContext) instead of launching
   // ~20 kernels per layer. false: plain launches.

@@ -5,5 +5,6 @@
 #include "reasonseg/image.hpp"
 #include "reasonseg/options.hpp"
 #include "reasonseg/overlay.hpp"
+#include "reasonseg/process.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "reasonseg/tokenizer.hpp"

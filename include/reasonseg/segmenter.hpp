@@ -72,8 +72,8 @@ class ImageContext {
 // The loaded model. Immutable after construction (one internal cache aside: the keys/values of
 // the prompt text before the image, the same for every query, computed by the first query under
 // a lock and then only read): every const method may be called from several threads at once,
-// each with its own ImageContext. Construction sets LibTorch's process-wide intra-op thread
-// count (SegmenterOptions::threads).
+// each with its own ImageContext. Construction changes no process-wide setting (see
+// reasonseg/process.hpp for the ones an application may opt in to).
 class ReasoningSegmenter {
  public:
   explicit ReasoningSegmenter(const SegmenterOptions& options);

@@ -1,5 +1,6 @@
 #include "cli/args.hpp"
 
+#include "reasonseg/process.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::cli {
@@ -82,12 +83,17 @@ SegmenterOptions segmenter_options(const Args& a) {
   if (o.model_dir.empty() && o.random_weights.empty()) fail("--model DIR (or --random-weights PRESET) is required");
   o.device = parse_device(a.get("device", "auto"));
   o.dtype = parse_dtype(a.get("dtype", "auto"));
-  o.threads = a.get_int("threads", 0);
   o.max_new_tokens = a.get_int("max-new-tokens", 512);
   o.conv_template = a.get("template", "llava_v1");
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
   o.progress = !a.has("quiet");
   o.zero_copy_weights = !a.has("copy-weights");
+  // The CLI owns its process: it opts in to the process-wide tuning a library must not impose.
+  ProcessSettings ps;
+  ps.threads = a.get_int("threads", 0);
+  const DType run = o.dtype == DType::Auto ? auto_dtype(o.device == Device::CUDA ? Device::CUDA : Device::CPU) : o.dtype;
+  ps.passive_openmp_wait = run == DType::Float32 && o.device != Device::CUDA;
+  configure_process(ps);
   return o;
 }
 

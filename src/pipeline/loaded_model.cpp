@@ -3,16 +3,13 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <thread>
 
 #include "io/checkpoint.hpp"
+#include "reasonseg/process.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
 
@@ -23,19 +20,6 @@ namespace fs = std::filesystem;
 #endif
 
 namespace reasonseg {
-
-namespace {
-
-bool cpu_has_native_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("flags", 0) == 0)
-      return line.find(" amx_bf16") != std::string::npos || line.find(" avx512_bf16") != std::string::npos;
-  return false;
-}
-
-}  // namespace
 
 std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
@@ -54,24 +38,10 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
     fail("--device cuda: this LibTorch build or machine has no CUDA device");
   device = dev == Device::CUDA ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   dtype_enum = opt.dtype;
-  if (dtype_enum == DType::Auto)
-    dtype_enum = (device.is_cuda() || cpu_has_native_bf16()) ? DType::BFloat16 : DType::Float32;
+  if (dtype_enum == DType::Auto) dtype_enum = auto_dtype(dev);
   if (dtype_enum == DType::Float16 && device.is_cpu())
     fail("--dtype fp16 is supported on CUDA only (use bf16 or fp32 on CPU)");
   dtype = dtype_enum == DType::BFloat16 ? torch::kBFloat16 : dtype_enum == DType::Float16 ? torch::kFloat16 : torch::kFloat32;
-  if (opt.threads < 0) fail("--threads must be >= 0 (got ", opt.threads, ")");
-  if (opt.tune_process) {
-    // Large temporaries (attention scores, activations) are freed and re-allocated every
-    // layer; by default glibc returns them to the kernel and every reuse page-faults again
-    // (measured: a bf16 softmax 20x slower). Keep freed blocks in the heap instead.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    // fp32 runs through OpenBLAS's own threads: idle OpenMP workers that spin steal their cores
-    // (an fp32 query measured 39 s instead of 22-24 s). bf16 runs through oneDNN and the
-    // OpenMP pool only, where spinning workers answer the next small op faster.
-    if (dtype == torch::kFloat32 && device.is_cpu()) setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-  }
-  at::set_num_threads(opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   if (opt.max_new_tokens < 0) fail("max_new_tokens must be >= 0 (got ", opt.max_new_tokens, ")");
   m->tpl = parse_conv_template(opt.conv_template);
 
