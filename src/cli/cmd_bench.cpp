@@ -4,7 +4,7 @@
 #include <torch/cuda.h>
 #if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>
-#define RS_HAVE_RECORD_PROFILE 1
+#define REASONSEG_HAVE_RECORD_PROFILE 1
 #endif
 
 #include <algorithm>
@@ -134,7 +134,7 @@ int cmd_bench(int argc, char** argv) {
   std::vector<Query> firsts, follows;
   for (int i = 0; i < warmup + runs; ++i) {
     // The profiler only records the last run: it costs time and the trace stays readable.
-#ifdef RS_HAVE_RECORD_PROFILE
+#ifdef REASONSEG_HAVE_RECORD_PROFILE
     std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
     if (a.has("trace") && i + 1 == warmup + runs)
       trace = std::make_unique<torch::autograd::profiler::RecordProfile>(a.get("trace"));

@@ -35,7 +35,7 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   const int64_t T = x.size(1), H = cfg.num_attention_heads, KV = cfg.num_key_value_heads, hd = cfg.head_dim();
   // bf16 on CPUs with AVX512-BF16: RoPE, one-token attention and SwiGLU as fused kernels (each
   // replaces a chain of small LibTorch ops that dominated a decoding step after the GEMVs).
-  const bool fused = x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available();
+  const bool fused = use_bf16_kernels(x);
   auto h = input_layernorm.forward(x);
   torch::Tensor q, k;
   auto v = v_proj.forward(h).view({1, T, KV, hd}).transpose(1, 2);

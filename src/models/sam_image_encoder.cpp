@@ -38,7 +38,7 @@ torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& r
 // [..., Hq*Wq, Hk*Wk], rel_h [..., Hq, Wq, Hk], rel_w [..., Hq, Wq, Wk]. On CPU in bf16 one fused
 // pass; otherwise the broadcast adds of segment-anything.
 torch::Tensor rel_pos_softmax(const torch::Tensor& scores, const torch::Tensor& rel_h, const torch::Tensor& rel_w) {
-  if (scores.is_cpu() && scores.scalar_type() == torch::kBFloat16 && bf16_kernels_available())
+  if (use_bf16_kernels(scores))
     return rel_pos_softmax_bf16(scores.contiguous(), rel_h.contiguous(), rel_w.contiguous());
   const int64_t Wk = rel_w.size(-1);
   auto sizes = rel_h.sizes().vec();  // [..., Hq, Wq, Hk] -> scores as [..., Hq, Wq, Hk, Wk]
@@ -103,7 +103,7 @@ torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
   if (qkv_grid.is_cuda())
     return sam_attention_sdpa(t[0], t[1], t[2], rel_h, rel_w).permute({0, 2, 1, 3}).reshape({B, H, W, C});
 #endif
-  if (qkv_grid.is_cpu() && qkv_grid.scalar_type() == torch::kBFloat16 && bf16_kernels_available() &&
+  if (use_bf16_kernels(qkv_grid) &&
       sam_attention_bf16_supports(hd)) {
     // One fused pass per (window, head): q.k, rel-pos, softmax and p.v stay in cache, reading q,
     // k, v straight from the qkv output and writing the heads side by side.

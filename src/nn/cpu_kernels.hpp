@@ -6,8 +6,15 @@
 
 namespace reasonseg {
 
+// Kernels by concern: nn/kernels_elementwise.cpp (LayerNorm, GELU, softmax), nn/kernels_sam_attention.cpp,
+// nn/kernels_llama.cpp (RMSNorm, SwiGLU, RoPE, prompt softmax, one-token attention).
+
 // True when the kernels were compiled in and this CPU has AVX512-F/BW/VL/BF16.
 bool bf16_kernels_available();
+// The one dispatch rule: bf16 tensors on the CPU go through these kernels where the CPU has them.
+inline bool use_bf16_kernels(const torch::Tensor& x) {
+  return x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available();
+}
 
 // LayerNorm over the last dimension of a contiguous bf16 tensor; weight/bias of any float dtype.
 torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

@@ -5,12 +5,12 @@
 
 #if defined(__x86_64__) && defined(REASONSEG_HAVE_AVX512BF16)
 #include <immintrin.h>
-#define RS_GEMV_KERNEL 1
+#define REASONSEG_GEMV_KERNEL 1
 #endif
 
 namespace reasonseg {
 
-#ifdef RS_GEMV_KERNEL
+#ifdef REASONSEG_GEMV_KERNEL
 namespace {
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
@@ -56,7 +56,7 @@ void rows_kernel(const uint16_t* w, const uint16_t* x, float* y, int64_t n0, int
 #endif
 
 torch::Tensor gemv_bf16(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor* bias) {
-#ifdef RS_GEMV_KERNEL
+#ifdef REASONSEG_GEMV_KERNEL
   RECORD_FUNCTION("reasonseg::gemv_bf16", std::vector<c10::IValue>({x}));
   const int64_t N = w.size(0), K = w.size(1);
   auto xc = x.contiguous();

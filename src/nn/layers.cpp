@@ -7,19 +7,18 @@
 
 namespace reasonseg {
 
-#define RS_PARAM(name, ...) ModuleChildHelper::param(*this, name, {__VA_ARGS__})
+#define REASONSEG_PARAM(name, ...) ModuleChildHelper::param(*this, name, {__VA_ARGS__})
 
 Linear::Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool has_bias)
-    : weight(RS_PARAM("weight", out, in)) {
-  if (has_bias) bias = &RS_PARAM("bias", out);
+    : weight(REASONSEG_PARAM("weight", out, in)) {
+  if (has_bias) bias = &REASONSEG_PARAM("bias", out);
   ModuleChildHelper::child(parent, name, *this);
 }
 
 torch::Tensor Linear::forward(const torch::Tensor& x) const {
   // One bf16 token (decoding): a streaming AVX512-BF16 kernel reads the weights at close to
   // memory bandwidth, about twice what LibTorch 1.13's bf16 linear reaches for a single row.
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && x.numel() == x.size(-1) && weight.is_contiguous() &&
-      bf16_kernels_available())
+  if (use_bf16_kernels(x) && x.numel() == x.size(-1) && weight.is_contiguous())
     return gemv_bf16(x, weight, bias);
   // One fp32 token: BLAS gemv (OpenBLAS sgemv streams at memory bandwidth; LibTorch's linear
   // for a single row measured 3.5x slower).
@@ -34,12 +33,12 @@ torch::Tensor Linear::forward(const torch::Tensor& x) const {
 }
 
 LayerNorm::LayerNorm(Module& parent, const std::string& name, int64_t d, double e)
-    : weight(RS_PARAM("weight", d)), bias(RS_PARAM("bias", d)), dim(d), eps(e) {
+    : weight(REASONSEG_PARAM("weight", d)), bias(REASONSEG_PARAM("bias", d)), dim(d), eps(e) {
   ModuleChildHelper::child(parent, name, *this);
 }
 
 torch::Tensor LayerNorm::forward(const torch::Tensor& x) const {
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() && bf16_kernels_available())
+  if (use_bf16_kernels(x) && x.is_contiguous())
     return layer_norm_bf16(x, weight, bias, eps);
   if (x.is_cpu() && x.scalar_type() == torch::kBFloat16)  // same math, the fp32 kernel is ~10x faster
     return at::layer_norm(x.to(torch::kFloat32), {dim}, weight.to(torch::kFloat32), bias.to(torch::kFloat32), eps)
@@ -48,7 +47,7 @@ torch::Tensor LayerNorm::forward(const torch::Tensor& x) const {
 }
 
 LayerNorm2d::LayerNorm2d(Module& parent, const std::string& name, int64_t c, double e)
-    : weight(RS_PARAM("weight", c)), bias(RS_PARAM("bias", c)), eps(e) {
+    : weight(REASONSEG_PARAM("weight", c)), bias(REASONSEG_PARAM("bias", c)), eps(e) {
   ModuleChildHelper::child(parent, name, *this);
 }
 
@@ -61,13 +60,12 @@ torch::Tensor LayerNorm2d::forward(const torch::Tensor& x) const {
 }
 
 RMSNorm::RMSNorm(Module& parent, const std::string& name, int64_t d, double e)
-    : weight(RS_PARAM("weight", d)), eps(e) {
+    : weight(REASONSEG_PARAM("weight", d)), eps(e) {
   ModuleChildHelper::child(parent, name, *this);
 }
 
 torch::Tensor RMSNorm::forward(const torch::Tensor& x) const {
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && weight.scalar_type() == torch::kBFloat16 &&
-      bf16_kernels_available())
+  if (use_bf16_kernels(x) && weight.scalar_type() == torch::kBFloat16)
     return rms_norm_bf16(x, weight, eps);
   auto h = x.to(torch::kFloat32);
   auto var = h.pow(2).mean(-1, true);
@@ -77,8 +75,8 @@ torch::Tensor RMSNorm::forward(const torch::Tensor& x) const {
 
 Conv2d::Conv2d(Module& parent, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t s, int64_t p,
                bool has_bias)
-    : weight(RS_PARAM("weight", out, in, k, k)), stride(s), padding(p) {
-  if (has_bias) bias = &RS_PARAM("bias", out);
+    : weight(REASONSEG_PARAM("weight", out, in, k, k)), stride(s), padding(p) {
+  if (has_bias) bias = &REASONSEG_PARAM("bias", out);
   ModuleChildHelper::child(parent, name, *this);
 }
 
@@ -99,7 +97,7 @@ torch::Tensor Conv2d::forward(const torch::Tensor& x) const {
 
 ConvTranspose2d::ConvTranspose2d(Module& parent, const std::string& name, int64_t in, int64_t out, int64_t k,
                                  int64_t s)
-    : weight(RS_PARAM("weight", in, out, k, k)), bias(RS_PARAM("bias", out)), stride(s) {
+    : weight(REASONSEG_PARAM("weight", in, out, k, k)), bias(REASONSEG_PARAM("bias", out)), stride(s) {
   ModuleChildHelper::child(parent, name, *this);
 }
 
@@ -129,19 +127,19 @@ torch::Tensor SamMLP::forward(torch::Tensor x) const {
 }
 
 torch::Tensor quick_gelu(const torch::Tensor& x) {
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available()) return quick_gelu_bf16(x);
+  if (use_bf16_kernels(x)) return quick_gelu_bf16(x);
   return x * at::sigmoid(x * 1.702);
 }
 
 torch::Tensor fast_gelu(const torch::Tensor& x) {
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && bf16_kernels_available()) return gelu_bf16(x);
+  if (use_bf16_kernels(x)) return gelu_bf16(x);
   if (x.is_cpu() && x.scalar_type() == torch::kBFloat16) return at::gelu(x.to(torch::kFloat32)).to(x.scalar_type());
   return at::gelu(x);
 }
 
 torch::Tensor fast_softmax(const torch::Tensor& x, int64_t dim) {
   const bool last = dim == -1 || dim == x.dim() - 1;
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16 && last && bf16_kernels_available()) return softmax_bf16(x);
+  if (use_bf16_kernels(x) && last) return softmax_bf16(x);
   if (x.is_cpu() && x.scalar_type() == torch::kBFloat16) return at::softmax(x, dim, torch::kFloat32).to(x.scalar_type());
   return at::softmax(x, dim);
 }
