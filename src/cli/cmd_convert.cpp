@@ -73,20 +73,6 @@ class ShardWriter {
   std::vector<std::pair<std::string, std::vector<std::string>>> shards_;
 };
 
-nlohmann::json preset_config_json(const LisaConfig& c, const std::string& tower) {
-  return {{"architectures", {"LISAForCausalLM"}}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0},
-          {"hidden_act", "silu"}, {"hidden_size", c.llm.hidden_size}, {"intermediate_size", c.llm.intermediate_size},
-          {"max_position_embeddings", c.llm.max_position_embeddings}, {"mm_hidden_size", c.mm_hidden_size},
-          {"mm_use_im_start_end", true}, {"mm_vision_select_feature", "patch"}, {"mm_vision_select_layer", -2},
-          {"mm_vision_tower", tower}, {"vision_tower", tower}, {"model_type", "llava"},
-          {"num_attention_heads", c.llm.num_attention_heads}, {"num_hidden_layers", c.llm.num_hidden_layers},
-          {"num_key_value_heads", c.llm.num_key_value_heads}, {"out_dim", c.out_dim}, {"pretraining_tp", 1},
-          {"rms_norm_eps", c.llm.rms_norm_eps}, {"rope_scaling", nullptr}, {"tie_word_embeddings", false},
-          {"torch_dtype", "bfloat16"}, {"train_mask_decoder", true}, {"transformers_version", "4.31.0"},
-          {"tune_mm_mlp_adapter", false}, {"use_cache", false}, {"use_mm_proj", true},
-          {"vocab_size", c.llm.vocab_size}};
-}
-
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
@@ -162,12 +148,8 @@ int cmd_convert(int argc, char** argv) {
   std::map<std::string, torch::Tensor> ct;
   for (auto& s : cs) ct[s.key] = random_tensor(s, torch::kFloat32, torch::kCPU, clip_seed);
   write_safetensors((fs::path(out) / tower / "model.safetensors").string(), ct, {{"format", "pt"}});
-  nlohmann::json vc = {{"model_type", "clip_vision_model"}, {"hidden_size", cfg.vision.hidden_size},
-                       {"intermediate_size", cfg.vision.intermediate_size}, {"num_hidden_layers", cfg.vision.num_hidden_layers},
-                       {"num_attention_heads", cfg.vision.num_attention_heads}, {"image_size", cfg.vision.image_size},
-                       {"patch_size", cfg.vision.patch_size}, {"hidden_act", "quick_gelu"}, {"layer_norm_eps", 1e-5}};
-  std::ofstream(fs::path(out) / tower / "config.json") << vc.dump(2) << "\n";
-  std::ofstream(fs::path(out) / "config.json") << preset_config_json(cfg, tower).dump(2) << "\n";
+  std::ofstream(fs::path(out) / tower / "config.json") << clip_vision_config_json(cfg.vision).dump(2) << "\n";
+  std::ofstream(fs::path(out) / "config.json") << lisa_config_json(cfg, tower).dump(2) << "\n";
   std::ofstream(fs::path(out) / "added_tokens.json") << nlohmann::json(preset_added_tokens(cfg)).dump(2) << "\n";
   fs::copy_file(REASONSEG_DEFAULT_TOKENIZER_CLI, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing);
   return 0;

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
@@ -30,6 +32,14 @@ template <typename T>
 void opt(const json& j, const char* key, T& out, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann's get<int> truncates: 4294967298 would read as 2, 3.5 as 3.
+    if (!it->is_number_integer()) fail(file, ": field \"", key, "\" must be an integer (got ", it->dump(), ")");
+    const bool fits = it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                                               : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                                     it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
+    if (!fits) fail(file, ": field \"", key, "\" is out of range (", it->dump(), ")");
+  }
   try {
     out = it->get<T>();
   } catch (const json::exception&) {
@@ -37,20 +47,76 @@ void opt(const json& j, const char* key, T& out, const std::string& file) {
   }
 }
 
+// The schema, written once: each config struct's JSON keys and members, visited by the readers
+// (opt) and the writers (lisa_config_json, clip_vision_config_json) alike.
+template <typename C, typename V>
+void vision_fields(C& c, V&& f) {
+  f("hidden_size", c.hidden_size);
+  f("intermediate_size", c.intermediate_size);
+  f("num_hidden_layers", c.num_hidden_layers);
+  f("num_attention_heads", c.num_attention_heads);
+  f("num_channels", c.num_channels);
+  f("image_size", c.image_size);
+  f("patch_size", c.patch_size);
+  f("layer_norm_eps", c.layer_norm_eps);
+  f("hidden_act", c.hidden_act);
+}
+
+template <typename C, typename V>
+void sam_fields(C& c, V&& f) {
+  f("encoder_embed_dim", c.encoder_embed_dim);
+  f("encoder_depth", c.encoder_depth);
+  f("encoder_num_heads", c.encoder_num_heads);
+  f("encoder_global_attn_indexes", c.encoder_global_attn_indexes);
+  f("encoder_layer_norm_eps", c.encoder_layer_norm_eps);
+  f("encoder_mlp_ratio", c.encoder_mlp_ratio);
+  f("encoder_qkv_bias", c.encoder_qkv_bias);
+  f("encoder_use_rel_pos", c.encoder_use_rel_pos);
+  f("window_size", c.window_size);
+  f("image_size", c.image_size);
+  f("patch_size", c.patch_size);
+  f("prompt_embed_dim", c.prompt_embed_dim);
+  f("mask_in_chans", c.mask_in_chans);
+  f("num_multimask_outputs", c.num_multimask_outputs);
+  f("mask_decoder_transformer_depth", c.mask_decoder_transformer_depth);
+  f("mask_decoder_num_heads", c.mask_decoder_num_heads);
+  f("mask_decoder_mlp_dim", c.mask_decoder_mlp_dim);
+  f("iou_head_depth", c.iou_head_depth);
+  f("iou_head_hidden_dim", c.iou_head_hidden_dim);
+  f("pixel_mean", c.pixel_mean);
+  f("pixel_std", c.pixel_std);
+}
+
+// LLaMA sizes and LISA's own fields of config.json (num_key_value_heads defaults to the heads,
+// rope_scaling is an object: both handled beside the table).
+template <typename C, typename V>
+void lisa_fields(C& c, V&& f) {
+  f("hidden_size", c.llm.hidden_size);
+  f("intermediate_size", c.llm.intermediate_size);
+  f("num_hidden_layers", c.llm.num_hidden_layers);
+  f("num_attention_heads", c.llm.num_attention_heads);
+  f("num_key_value_heads", c.llm.num_key_value_heads);
+  f("vocab_size", c.llm.vocab_size);
+  f("max_position_embeddings", c.llm.max_position_embeddings);
+  f("rms_norm_eps", c.llm.rms_norm_eps);
+  f("rope_theta", c.llm.rope_theta);
+  f("mm_hidden_size", c.mm_hidden_size);
+  f("mm_vision_select_layer", c.mm_vision_select_layer);
+  f("mm_vision_select_feature", c.mm_vision_select_feature);
+  f("mm_projector_type", c.mm_projector_type);
+  f("mm_use_im_start_end", c.mm_use_im_start_end);
+  f("out_dim", c.out_dim);
+  f("bos_token_id", c.bos_token_id);
+  f("eos_token_id", c.eos_token_id);
+  f("pad_token_id", c.pad_token_id);
+}
+
 void positive(int v, const char* key, const std::string& file) {
   if (v <= 0) fail(file, ": field \"", key, "\" must be positive (got ", v, ")");
 }
 
 void read_vision(const json& v, ClipVisionConfig& c, const std::string& file) {
-  opt(v, "hidden_size", c.hidden_size, file);
-  opt(v, "intermediate_size", c.intermediate_size, file);
-  opt(v, "num_hidden_layers", c.num_hidden_layers, file);
-  opt(v, "num_attention_heads", c.num_attention_heads, file);
-  opt(v, "num_channels", c.num_channels, file);
-  opt(v, "image_size", c.image_size, file);
-  opt(v, "patch_size", c.patch_size, file);
-  opt(v, "layer_norm_eps", c.layer_norm_eps, file);
-  opt(v, "hidden_act", c.hidden_act, file);
+  vision_fields(c, [&](const char* key, auto& member) { opt(v, key, member, file); });
   positive(c.hidden_size, "vision hidden_size", file);
   positive(c.num_hidden_layers, "vision num_hidden_layers", file);
   positive(c.num_attention_heads, "vision num_attention_heads", file);
@@ -62,27 +128,7 @@ void read_vision(const json& v, ClipVisionConfig& c, const std::string& file) {
 }
 
 void read_sam(const json& s, SamConfig& c, const std::string& file) {
-  opt(s, "encoder_embed_dim", c.encoder_embed_dim, file);
-  opt(s, "encoder_depth", c.encoder_depth, file);
-  opt(s, "encoder_num_heads", c.encoder_num_heads, file);
-  opt(s, "encoder_global_attn_indexes", c.encoder_global_attn_indexes, file);
-  opt(s, "encoder_layer_norm_eps", c.encoder_layer_norm_eps, file);
-  opt(s, "encoder_mlp_ratio", c.encoder_mlp_ratio, file);
-  opt(s, "encoder_qkv_bias", c.encoder_qkv_bias, file);
-  opt(s, "encoder_use_rel_pos", c.encoder_use_rel_pos, file);
-  opt(s, "window_size", c.window_size, file);
-  opt(s, "image_size", c.image_size, file);
-  opt(s, "patch_size", c.patch_size, file);
-  opt(s, "prompt_embed_dim", c.prompt_embed_dim, file);
-  opt(s, "mask_in_chans", c.mask_in_chans, file);
-  opt(s, "num_multimask_outputs", c.num_multimask_outputs, file);
-  opt(s, "mask_decoder_transformer_depth", c.mask_decoder_transformer_depth, file);
-  opt(s, "mask_decoder_num_heads", c.mask_decoder_num_heads, file);
-  opt(s, "mask_decoder_mlp_dim", c.mask_decoder_mlp_dim, file);
-  opt(s, "iou_head_depth", c.iou_head_depth, file);
-  opt(s, "iou_head_hidden_dim", c.iou_head_hidden_dim, file);
-  opt(s, "pixel_mean", c.pixel_mean, file);
-  opt(s, "pixel_std", c.pixel_std, file);
+  sam_fields(c, [&](const char* key, auto& member) { opt(s, key, member, file); });
   positive(c.encoder_embed_dim, "sam encoder_embed_dim", file);
   positive(c.encoder_num_heads, "sam encoder_num_heads", file);
   positive(c.patch_size, "sam patch_size", file);
@@ -111,16 +157,9 @@ LisaConfig read_lisa_config(const std::string& model_dir) {
   LisaConfig c;
   c.source = file;
   auto& l = c.llm;
-  opt(j, "hidden_size", l.hidden_size, file);
-  opt(j, "intermediate_size", l.intermediate_size, file);
-  opt(j, "num_hidden_layers", l.num_hidden_layers, file);
-  opt(j, "num_attention_heads", l.num_attention_heads, file);
-  l.num_key_value_heads = l.num_attention_heads;
-  opt(j, "num_key_value_heads", l.num_key_value_heads, file);
-  opt(j, "vocab_size", l.vocab_size, file);
-  opt(j, "max_position_embeddings", l.max_position_embeddings, file);
-  opt(j, "rms_norm_eps", l.rms_norm_eps, file);
-  opt(j, "rope_theta", l.rope_theta, file);
+  l.num_key_value_heads = std::numeric_limits<int>::min();  // absent: one KV head per attention head
+  lisa_fields(c, [&](const char* key, auto& member) { opt(j, key, member, file); });
+  if (l.num_key_value_heads == std::numeric_limits<int>::min()) l.num_key_value_heads = l.num_attention_heads;
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     auto& rs = j["rope_scaling"];
     std::string type;
@@ -140,20 +179,11 @@ LisaConfig read_lisa_config(const std::string& model_dir) {
   std::string act = "silu";
   opt(j, "hidden_act", act, file);
   if (act != "silu") fail(file, ": hidden_act \"", act, "\" is not supported (silu)");
-  opt(j, "mm_hidden_size", c.mm_hidden_size, file);
-  opt(j, "mm_vision_select_layer", c.mm_vision_select_layer, file);
-  opt(j, "mm_vision_select_feature", c.mm_vision_select_feature, file);
   if (c.mm_vision_select_feature != "patch" && c.mm_vision_select_feature != "cls_patch")
     fail(file, ": mm_vision_select_feature \"", c.mm_vision_select_feature, "\" is not supported");
-  opt(j, "mm_projector_type", c.mm_projector_type, file);
   if (c.mm_projector_type != "linear" && c.mm_projector_type != "mlp2x_gelu")
     fail(file, ": mm_projector_type \"", c.mm_projector_type, "\" is not supported (linear, mlp2x_gelu)");
-  opt(j, "mm_use_im_start_end", c.mm_use_im_start_end, file);
-  opt(j, "out_dim", c.out_dim, file);
   positive(c.out_dim, "out_dim", file);
-  opt(j, "bos_token_id", c.bos_token_id, file);
-  opt(j, "eos_token_id", c.eos_token_id, file);
-  opt(j, "pad_token_id", c.pad_token_id, file);
   opt(j, "mm_vision_tower", c.vision_tower, file);
   if (c.vision_tower.empty()) opt(j, "vision_tower", c.vision_tower, file);
   if (j.contains("vision_config") && j["vision_config"].is_object()) {
@@ -207,6 +237,27 @@ void read_clip_tower_config(const std::string& tower_dir, LisaConfig& c) {
   positive(p.shortest_edge, "size", pfile);
   positive(p.crop_height, "crop_size", pfile);
   positive(p.crop_width, "crop_size", pfile);
+}
+
+nlohmann::json clip_vision_config_json(const ClipVisionConfig& c) {
+  json j = {{"model_type", "clip_vision_model"}};
+  vision_fields(c, [&](const char* key, const auto& member) { j[key] = member; });
+  return j;
+}
+
+nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_tower) {
+  json j = {{"architectures", {"LISAForCausalLM"}}, {"model_type", "llava"}, {"hidden_act", "silu"},
+            {"mm_vision_tower", vision_tower}, {"vision_tower", vision_tower}, {"pretraining_tp", 1},
+            {"tie_word_embeddings", false}, {"torch_dtype", "bfloat16"}, {"train_mask_decoder", true},
+            {"transformers_version", "4.31.0"}, {"tune_mm_mlp_adapter", false}, {"use_cache", false},
+            {"use_mm_proj", true}};
+  lisa_fields(c, [&](const char* key, const auto& member) { j[key] = member; });
+  j["rope_scaling"] = c.llm.rope_linear_factor == 1.0 ? json(nullptr)
+                                                      : json{{"type", "linear"}, {"factor", c.llm.rope_linear_factor}};
+  json sam;
+  sam_fields(c.sam, [&](const char* key, const auto& member) { sam[key] = member; });
+  j["sam_config"] = sam;
+  return j;
 }
 
 LisaConfig preset_config(const std::string& name) {

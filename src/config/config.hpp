@@ -2,6 +2,7 @@
 #pragma once
 #include <array>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,10 @@ LisaConfig read_lisa_config(const std::string& model_dir);
 // Reads a CLIP tower directory's config.json (CLIPVisionConfig, or CLIPConfig with
 // "vision_config") and preprocessor_config.json into `cfg`.
 void read_clip_tower_config(const std::string& tower_dir, LisaConfig& cfg);
+// The writers of the same schema the readers use: config.json of a LISA checkpoint (with a
+// "sam_config" object, so that SAM sizes other than ViT-H read back) and a CLIP tower's config.json.
+nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_tower);
+nlohmann::json clip_vision_config_json(const ClipVisionConfig& c);
 // Built-in full-size configurations: "lisa-7b", "lisa-13b" (and "tiny" for quick tests).
 LisaConfig preset_config(const std::string& name);
 std::vector<std::string> preset_names();

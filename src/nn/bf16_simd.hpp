@@ -3,8 +3,10 @@
 // run a function over its elements or rows in parallel. Included only by files compiled with
 // -mavx512bf16 (CMakeLists.txt), and only where REASONSEG_HAVE_AVX512BF16 is set.
 #pragma once
+#ifdef REASONSEG_HAVE_AVX512BF16
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <immintrin.h>
 
 #include <cmath>
@@ -191,3 +193,4 @@ torch::Tensor map_rows_bf16(const torch::Tensor& x0, const char* what, F f) {
 }
 
 }  // namespace reasonseg::bf16simd
+#endif  // REASONSEG_HAVE_AVX512BF16

@@ -1,13 +1,8 @@
 // Generic fused bf16 kernels: LayerNorm, GELU, quick GELU, softmax; and the run-time check.
 #include "nn/cpu_kernels.hpp"
 
-#include <ATen/record_function.h>
-
-#include "util/error.hpp"
-
-#ifdef REASONSEG_HAVE_AVX512BF16
 #include "nn/bf16_simd.hpp"
-#endif
+#include "util/error.hpp"
 
 namespace reasonseg {
 

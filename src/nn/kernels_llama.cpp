@@ -1,19 +1,14 @@
 // LLaMA kernels: RMSNorm, SwiGLU, RoPE, the causal prompt softmax and one-token attention over the KV cache.
 #include "nn/cpu_kernels.hpp"
 
-#include <ATen/record_function.h>
-
-#include "util/error.hpp"
-
-#ifdef REASONSEG_HAVE_AVX512BF16
 #include "nn/bf16_simd.hpp"
-#endif
+#include "util/error.hpp"
 
 namespace reasonseg {
 
 #ifdef REASONSEG_HAVE_AVX512BF16
-namespace {
 using namespace bf16simd;
+namespace {
 
 // out[0..min(n, 128)) = sum_s p[s] * inv * v[s, ..]: the 8 accumulators stay in registers. kFull
 // (n >= 128) makes every mask a constant; with runtime masks they spill and the loop runs ~50% slower.

@@ -1,19 +1,14 @@
 // SAM attention kernels: the rel-pos softmax and the fused vdpbf16ps attention per (window, head).
 #include "nn/cpu_kernels.hpp"
 
-#include <ATen/record_function.h>
-
-#include "util/error.hpp"
-
-#ifdef REASONSEG_HAVE_AVX512BF16
 #include "nn/bf16_simd.hpp"
-#endif
+#include "util/error.hpp"
 
 namespace reasonseg {
 
 #ifdef REASONSEG_HAVE_AVX512BF16
-namespace {
 using namespace bf16simd;
+namespace {
 
 // ---- fused SAM attention (vdpbf16ps) -----------------------------------------------------------
 
