@@ -11,12 +11,12 @@ struct ProcessSettings {
   int threads = 0;
   // glibc keeps freed blocks of up to 1 GiB in the heap (mallopt M_MMAP_THRESHOLD and
   // M_TRIM_THRESHOLD) instead of returning them to the kernel: activations freed and allocated
-  // again every layer then do not page-fault every time (a bf16 softmax ran 20x faster).
+  // again every layer then do not page-fault every time (docs/performance.md).
   bool keep_freed_memory = true;
   // Sets OMP_WAIT_POLICY=PASSIVE unless the environment already sets it: fp32 on CPU runs
-  // OpenBLAS's threads beside OpenMP's, and spinning OpenMP workers steal their cores (an fp32
-  // LISA-7B query took 39 s instead of 22-24 s). Only effective before LibTorch's first parallel
-  // work; bf16 is faster with the default (spinning) policy.
+  // OpenBLAS's threads beside OpenMP's, and spinning OpenMP workers steal their cores. Only
+  // effective before LibTorch's first parallel work; bf16 is faster with the default (spinning)
+  // policy (docs/performance.md).
   bool passive_openmp_wait = false;
 };
 

@@ -120,7 +120,7 @@ torch::Tensor SamAttention::attend(const torch::Tensor& qkv_grid) const {
   } else {
     // Global attention over the whole grid: the [N, N] score matrix of one head is 64 MB in
     // fp32 at 64x64 tokens. Working on blocks of whole grid rows keeps scores, the rel-pos
-    // add and the softmax in cache (13x faster on a 2-core CPU than materialising them).
+    // add and the softmax in cache instead of materialising them (docs/performance.md).
     // Heads are spread over the threads, each running its blocks' small GEMMs alone: one
     // fork/join per layer instead of one per operator and block.
     const int64_t rows = std::max<int64_t>(1, block_tokens() / W);

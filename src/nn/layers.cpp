@@ -21,7 +21,7 @@ torch::Tensor Linear::forward(const torch::Tensor& x) const {
   if (use_bf16_kernels(x) && x.numel() == x.size(-1) && weight.is_contiguous())
     return gemv_bf16(x, weight, bias);
   // One fp32 token: BLAS gemv (OpenBLAS sgemv streams at memory bandwidth; LibTorch's linear
-  // for a single row measured 3.5x slower).
+  // for a single row does not).
   if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && x.numel() == x.size(-1) && weight.is_contiguous()) {
     auto y = at::mv(weight, x.reshape({-1}));
     if (bias) y = y + *bias;
@@ -40,7 +40,7 @@ LayerNorm::LayerNorm(Module& parent, const std::string& name, int64_t d, double 
 torch::Tensor LayerNorm::forward(const torch::Tensor& x) const {
   if (use_bf16_kernels(x) && x.is_contiguous())
     return layer_norm_bf16(x, weight, bias, eps);
-  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16)  // same math, the fp32 kernel is ~10x faster
+  if (x.is_cpu() && x.scalar_type() == torch::kBFloat16)  // same math; LibTorch's fp32 kernel is much faster
     return at::layer_norm(x.to(torch::kFloat32), {dim}, weight.to(torch::kFloat32), bias.to(torch::kFloat32), eps)
         .to(x.scalar_type());
   return at::layer_norm(x, {dim}, weight, bias, eps);
@@ -84,8 +84,8 @@ torch::Tensor Conv2d::forward(const torch::Tensor& x) const {
   const int64_t k = weight.size(-1);
   if (x.is_cpu() && stride == k && padding == 0 && weight.size(-2) == k && x.dim() == 4 && x.size(2) % k == 0 &&
       x.size(3) % k == 0) {
-    // Non-overlapping patches (ViT patch embeddings): one GEMM over the patches. LibTorch's CPU
-    // convolution took 125 ms for SAM ViT-H's 16x16 patches in bf16, the GEMM 14 ms.
+    // Non-overlapping patches (ViT patch embeddings): one GEMM over the patches, far faster than
+    // LibTorch's CPU convolution in bf16 (docs/performance.md).
     const int64_t B = x.size(0), C = x.size(1), Hp = x.size(2) / k, Wp = x.size(3) / k, O = weight.size(0);
     auto patches = x.view({B, C, Hp, k, Wp, k}).permute({0, 2, 4, 1, 3, 5}).reshape({B * Hp * Wp, C * k * k});
     auto w = weight.view({O, C * k * k});

@@ -26,7 +26,7 @@ void advise_interior(const void* ptr, size_t bytes, uintptr_t align, int advice)
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, advice);
 }
 // Weight storage on CPU asks for transparent huge pages: decoding streams every weight once
-// per token, and 4 KiB pages cost a TLB miss every 4 KiB (measured: ~40 -> ~50 GB/s). Large
+// per token, and 4 KiB pages cost a TLB miss every 4 KiB (docs/performance.md). Large
 // tensors get their own 2 MiB-aligned blocks of whole huge pages: advising only the aligned
 // interior of a malloc'ed tensor left its two ends (up to 2 MiB each) on 4 KiB pages, ~0.5 GB
 // of LLaMA-7B whose page-table entries no longer fit in cache.
