@@ -70,7 +70,7 @@ def log(name):
     p = os.path.join(out, name + ".log")
     return open(p, errors="replace").read() if os.path.exists(p) else ""
 for name in ("parity", "bf16", "cuda"):
-    m = re.search(r"test cases?: *(\d+)(?: \| (\d+) passed)?(?: \| (\d+) failed)?", log(name))
+    m = re.search(r"test cases?: *(\d+)(?: *\| *(\d+) passed)?(?: *\| *(\d+) failed)?", log(name))
     if m:
         steps[name]["catch2"] = m.group(0)
     if name in steps and "All tests passed" in log(name):

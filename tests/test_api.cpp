@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <unistd.h>  // getpid
 #include <opencv2/imgproc.hpp>
@@ -122,6 +123,30 @@ TEST_CASE("threads with their own contexts query one model at once and get the s
     REQUIRE(got[i].masks.size() == want.masks.size());
     for (size_t m = 0; m < want.masks.size(); ++m)
       REQUIRE(cv::countNonZero(got[i].masks[m].mask != want.masks[m].mask) == 0);
+  }
+}
+
+TEST_CASE("NaN weights are errors naming the stage, never empty masks or <unk> answers", "[api]") {
+  auto with_nan = [](const std::string& tag, const std::string& key) {
+    auto d = temp_copy_of_model(tag);
+    auto t = rstest::read_tensors(d + "/model.safetensors");
+    REQUIRE(t.count(key));
+    t[key].view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+    write_safetensors(d + "/model.safetensors", t);
+    return d;
+  };
+  {
+    ReasoningSegmenter seg(fp32_options(with_nan("nan_lm_head", "lm_head.weight")));
+    REQUIRE_THROWS_WITH(seg.segment(case_image("a_rect.png"), kRectPrompt), Catch::Contains("non-finite") && Catch::Contains("logits"));
+  }
+  {
+    ReasoningSegmenter seg(fp32_options(with_nan("nan_fcs", "model.text_hidden_fcs.0.0.weight")));
+    REQUIRE_THROWS_WITH(seg.segment(case_image("a_rect.png"), kRectPrompt),
+                        Catch::Contains("non-finite") && Catch::Contains("[SEG] embeddings"));
+    // A failed query leaves the context usable: teacher forcing without [SEG] needs no embedding.
+    auto ctx = seg.encode_image(case_image("a_rect.png"));
+    REQUIRE_THROWS_AS(seg.segment(ctx, kRectPrompt), Error);
+    REQUIRE(seg.segment_teacher_forced(ctx, kRectPrompt, "It is red.").masks.empty());
   }
 }
 

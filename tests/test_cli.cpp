@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>  // WEXITSTATUS
 #include <unistd.h>  // getpid
 #include <opencv2/imgcodecs.hpp>
 
@@ -15,9 +16,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The CLI's exit status (-1 if it did not exit normally).
 int run(const std::string& args) {
   std::string cmd = std::string(REASONSEG_CLI) + " " + args;
-  return std::system(cmd.c_str());
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 std::string tmp(const std::string& name) {
@@ -100,16 +108,22 @@ TEST_CASE("CLI errors: clear message and non-zero exit", "[cli]") {
   REQUIRE(run("segment --model /nonexistent --image x.png --prompt hi 2> " + tmp("err.txt")) != 0);
   REQUIRE(run("segment --bogus 2> /dev/null") != 0);
   REQUIRE(run("segment --model " + rstest::model_dir() + " --image /nonexistent.png --prompt hi 2> " + tmp("err2.txt")) != 0);
-  std::ifstream in(tmp("err2.txt"));
-  std::string msg((std::istreambuf_iterator<char>(in)), {});
-  REQUIRE(msg.find("/nonexistent.png") != std::string::npos);
+  REQUIRE(read_file(tmp("err2.txt")).find("/nonexistent.png") != std::string::npos);
+  // A value option followed by another option lacks its value; an empty value is not a missing one.
+  REQUIRE(run("segment --model --image x.png --prompt hi 2> " + tmp("err3.txt")) == 1);
+  REQUIRE_THAT(read_file(tmp("err3.txt")), Catch::Contains("--model needs a value (found the option --image"));
+  REQUIRE(run("segment --model " + rstest::model_dir() + " --image x.png --prompt \"\" 2> " + tmp("err4.txt")) == 1);
+  REQUIRE_THAT(read_file(tmp("err4.txt")), Catch::Contains("--prompt is empty"));
 }
 
 TEST_CASE("CLI eval --pred-dir on a synthetic ReasonSeg split", "[cli][eval]") {
   auto dir = rstest::make_synthetic_reasonseg("cli");
+  // Three samples of the split are broken on purpose: a partial score exits 4 and says so.
   REQUIRE(run("eval --quiet --dataset " + dir + " --pred-dir " + dir + "/preds --json " + tmp("ev.json") + " --csv " +
-              tmp("ev.csv") + " > /dev/null 2>&1") == 0);
+              tmp("ev.csv") + " > /dev/null 2> " + tmp("ev.err")) == 4);
+  REQUIRE_THAT(read_file(tmp("ev.err")), Catch::Contains("PARTIAL RESULT: 3 of 7 samples"));
   auto j = rstest::read_json(tmp("ev.json"));
+  REQUIRE(j["complete"] == false);
   REQUIRE(j["n"] == 4);
   REQUIRE(j["failed"].size() == 3);
   REQUIRE(j["missing_predictions"] == nlohmann::json::array({"c_empty"}));

@@ -20,6 +20,13 @@ Args::Args(int argc, char** argv, int first, const std::set<std::string>& value_
       } else if (value_opts.count(name)) {
         if (!inline_value) {
           if (i + 1 >= argc) fail("--", name, " needs a value");
+          const std::string next = argv[i + 1];
+          // "--model --image x": the value is missing, not --image (write --opt=--text for such a value).
+          if (next.rfind("--", 0) == 0 && next.size() > 2) {
+            const std::string other = next.substr(2, next.find('=') == std::string::npos ? std::string::npos : next.find('=') - 2);
+            if (value_opts.count(other) || flags.count(other))
+              fail("--", name, " needs a value (found the option ", next, " instead)");
+          }
           value = argv[++i];
         }
         values_[name] = value;
@@ -42,7 +49,8 @@ std::string Args::get(const std::string& name, const std::string& def) const {
 
 std::string Args::require(const std::string& name) const {
   auto it = values_.find(name);
-  if (it == values_.end() || it->second.empty()) fail("--", name, " is required");
+  if (it == values_.end()) fail("--", name, " is required");
+  if (it->second.empty()) fail("--", name, " is empty");
   return it->second;
 }
 

@@ -40,7 +40,9 @@ int cmd_eval(int argc, char** argv) {
         "  Acc@0.5 = fraction of samples with IoU > 0.5 (not computed by LISA).\n"
         "--mode teacher-forced (LISA's validation: answer \"[SEG].\") or generate (default: chat.py's path;\n"
         "all masks of an answer are united; no [SEG] = empty prediction).\n"
-        "--pred-dir scores NAME.png files (non-zero = foreground; a missing file counts as empty).");
+        "--pred-dir scores NAME.png files (non-zero = foreground; a missing file counts as empty).\n"
+        "Exit status 4 when some samples could not be scored (listed under \"failed\"; \"complete\": false):\n"
+        "the scores then cover only the others and are no full-set result.");
     return 0;
   }
   const std::string dataset = a.require("dataset");
@@ -115,6 +117,7 @@ int cmd_eval(int argc, char** argv) {
                       {"acc_at_0.5", acc.acc_at_05()},
                       {"n", acc.count()},
                       {"n_files", names.size()},
+                      {"complete", failed.empty()},
                       {"failed", failed},
                       {"missing_predictions", missing},
                       {"mode", from_preds ? "pred-dir" : mode},
@@ -129,6 +132,11 @@ int cmd_eval(int argc, char** argv) {
   std::printf("gIoU %.4f  cIoU %.4f  Acc@0.5 %.4f  (n=%lld scored, %zu failed, %zu missing predictions)\n", acc.giou(),
               acc.ciou(), acc.acc_at_05(), (long long)acc.count(), failed.size(), missing.size());
   for (auto& f : failed) std::fprintf(stderr, "failed: %s\n", f["error"].get<std::string>().c_str());
+  if (!failed.empty()) {
+    std::fprintf(stderr, "PARTIAL RESULT: %zu of %zu samples could not be scored; the scores above cover the rest\n",
+                 failed.size(), names.size());
+    return 4;
+  }
   return 0;
 }
 

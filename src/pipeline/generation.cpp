@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "pipeline/finite.hpp"
 #include "pipeline/stage_clock.hpp"
 #include "pipeline/trace.hpp"
 
@@ -45,6 +46,7 @@ Generation generate(const LoadedModel& m, ImageState& st, const PromptPlan& plan
   report(trace, "llm_inputs_embeds", embeds);
 
   if (teacher_forced) {
+    require_finite(hidden, "the LLM's hidden states");
     g.stopped_by = StopReason::TeacherForced;
     std::vector<torch::Tensor> rows;
     for (auto row : plan.seg_rows) rows.push_back(hidden[0][row - keep]);
@@ -61,6 +63,7 @@ Generation generate(const LoadedModel& m, ImageState& st, const PromptPlan& plan
   report(trace, "prefill_last_logits", logits);
   g.stopped_by = StopReason::MaxNewTokens;
   for (int step = 0; step < max_new; ++step) {
+    require_finite(logits, "the LLM's logits");
     int64_t next = logits.argmax().item<int64_t>();
     if (trace) step_logits.push_back(logits.to(torch::kCPU, torch::kFloat32));
     g.output_ids.push_back(next);

@@ -7,6 +7,7 @@
 #include "pipeline/image_encoding.hpp"
 #include "pipeline/stage_clock.hpp"
 #include "pipeline/trace.hpp"
+#include "pipeline/finite.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg {
@@ -17,6 +18,7 @@ std::vector<SegMask> decode_masks(const LoadedModel& m, ImageState& st, const to
   if (seg_hidden.defined()) {
     StageClock fcs_clock(m.device);
     text_embeds = m.model->text_hidden_fcs.forward(seg_hidden);
+    require_finite(text_embeds, "the [SEG] embeddings (text_hidden_fcs output)");
     ms["text_hidden_fcs"] = fcs_clock.ms();
     report(trace, "seg_hidden_states", seg_hidden);
     report(trace, "seg_embeddings", text_embeds);
@@ -40,6 +42,8 @@ std::vector<SegMask> decode_masks(const LoadedModel& m, ImageState& st, const to
   const int64_t n = sparse.size(0);
   auto out = sam.mask_decoder.forward(st.sam_embedding, sam.prompt_encoder.dense_pe(), sparse,
                                       sam.prompt_encoder.dense_no_mask(n));
+  require_finite(out.masks, "the mask logits");
+  require_finite(out.iou, "the mask scores (IoU predictions)");
   ms["mask_decoder"] = decoder_clock.ms();
   StageClock post_clock(m.device);
   // LISA's postprocess_masks: fp32, bilinear to the input square, crop the padding, bilinear
