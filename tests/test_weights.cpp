@@ -159,6 +159,20 @@ TEST_CASE("torch.save writer round-trips and broken .bin files are named errors"
     fs::resize_file(p, fs::file_size(p) / 2);
     REQUIRE_THAT(error_of([&] { reasonseg::read_torch_bin(p); }), Catch::Contains("trunc.bin"));
   }
+  SECTION("a pickle naming a global outside the state-dict allowlist") {
+    // Same-length swap inside the stored data.pkl: collections.OrderedDict -> subprocess.check_output.
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    const std::string from = "collections\nOrderedDict\n", to = "subprocess\ncheck_output\n";
+    REQUIRE(from.size() == to.size());
+    auto at = bytes.find(from);
+    REQUIRE(at != std::string::npos);
+    bytes.replace(at, from.size(), to);
+    auto p = tmp_dir() + "/evil.bin";
+    std::ofstream(p, std::ios::binary) << bytes;
+    REQUIRE_THAT(error_of([&] { reasonseg::read_torch_bin(p); }),
+                 Catch::Contains("evil.bin") && Catch::Contains("'subprocess.check_output'") && Catch::Contains("refusing"));
+  }
   SECTION("not a zip") {
     auto p = tmp_dir() + "/junk.bin";
     std::ofstream(p) << std::string(100, 'x');

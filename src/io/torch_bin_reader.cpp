@@ -1,9 +1,11 @@
 // Reader of torch.save zip checkpoints: the zip directory and a pickle machine for what torch.save writes.
 #include "io/torch_bin.hpp"
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 
 #include "io/mapped_file.hpp"
@@ -88,6 +90,21 @@ std::map<std::string, ZipEntry> read_zip_directory(const MappedFile& f) {
 
 // ---- a pickle machine for the subset torch.save uses ------------------------------------
 
+// Bytes from a hostile file, safe to print: printable ASCII kept, the rest as \xNN, at most 80.
+std::string printable(const std::string& s) {
+  std::string o;
+  for (unsigned char c : s.substr(0, 80)) {
+    if (c >= 0x20 && c < 0x7f) {
+      o += char(c);
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      o += b;
+    }
+  }
+  return s.size() > 80 ? o + "..." : o;
+}
+
 struct PVal;
 using PV = std::shared_ptr<PVal>;
 struct PVal {
@@ -115,6 +132,16 @@ bool storage_dtype(const std::string& name, torch::ScalarType* t) {
   if (it == m.end()) return false;
   *t = it->second;
   return true;
+}
+
+// The Python globals torch.save writes for a state dict. Any other one (os.system, eval, ...) is
+// refused when the pickle names it, whether or not the state dict would use it.
+bool allowed_global(const std::string& module, const std::string& name) {
+  static const std::set<std::string> allowed = {
+      "collections.OrderedDict",          "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+      "torch._utils._rebuild_parameter", "torch.Size",                      "_codecs.encode"};
+  torch::ScalarType unused;
+  return allowed.count(module + "." + name) || (module == "torch" && storage_dtype(name, &unused));
 }
 
 class PickleMachine {
@@ -192,7 +219,7 @@ class PickleMachine {
           auto v = mk(PVal::Global);
           v->s = line();
           v->s2 = line();
-          push(v);
+          push(checked_global(v));
           break;
         }
         case 0x93: {
@@ -200,7 +227,7 @@ class PickleMachine {
           auto v = mk(PVal::Global);
           v->s = mod->s;
           v->s2 = name->s;
-          push(v);
+          push(checked_global(v));
           break;
         }
         case 'Q': push(persistent_load(pop())); break;
@@ -278,6 +305,14 @@ class PickleMachine {
     }
     return out;
   }
+  PV checked_global(const PV& g) {
+    if (!allowed_global(g->s, g->s2))
+      fail(path_, ": data.pkl names the Python global '", printable(g->s), ".", printable(g->s2),
+           "', which no state dict needs; refusing to load it (allowed: collections.OrderedDict, "
+           "torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.*Storage, torch.Size, _codecs.encode)");
+    return g;
+  }
+
   PV reduce(const PV& fn, const PV& args) {
     if (fn->kind == PVal::Global) {
       const std::string name = fn->s + "." + fn->s2;
