@@ -105,6 +105,10 @@ ReasoningSegmenter::ReasoningSegmenter(ReasoningSegmenter&&) noexcept = default;
 
 ImageContext ReasoningSegmenter::encode_image(const cv::Mat& image, ColorOrder order, TraceSink* trace) const {
   const auto t0 = std::chrono::steady_clock::now();
+  const int64_t pixels = int64_t(image.rows) * image.cols;
+  if (pixels > impl_->m->opt.max_image_pixels)
+    fail("image: ", image.cols, "x", image.rows, " = ", pixels, " pixels is over the limit of ",
+         impl_->m->opt.max_image_pixels, " (SegmenterOptions::max_image_pixels)");
   ImageContext ctx;
   ctx.state_ = std::make_unique<ImageContext::State>();
   ctx.state_->rgb = to_rgb(image, order, "image");

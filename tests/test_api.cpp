@@ -225,6 +225,12 @@ TEST_CASE("bad options and bad files are Errors that name the culprit", "[api]")
     write_safetensors(d + "/model.safetensors", t);
     REQUIRE_THAT(load_error(fp32_options(d)), Catch::Contains("--vision-tower") && Catch::Contains("clip-vit-tiny-a"));
   }
+  SECTION("an image over max_image_pixels") {
+    auto o = fp32_options(rstest::model_dir());
+    o.max_image_pixels = 1000;
+    ReasoningSegmenter seg(o);
+    REQUIRE_THROWS_WITH(seg.encode_image(case_image("a_dog.png")), Catch::Contains("max_image_pixels") && Catch::Contains("1000"));
+  }
   SECTION("bad option values") {
     ProcessSettings ps;
     ps.threads = 100000;  // rejected before anything changes

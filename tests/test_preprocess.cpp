@@ -1,5 +1,8 @@
 // Image inputs: CLIP and SAM tensors of every fixture image, bit-exact Pillow resizing.
 #include <catch2/catch.hpp>
+#include <tuple>
+#include <fstream>
+#include <filesystem>
 
 #include "config/config.hpp"
 #include "fixture.hpp"
@@ -67,4 +70,40 @@ TEST_CASE("bad images are clear errors", "[preprocess]") {
   REQUIRE(to_rgb(gray, ColorOrder::RGB).at<cv::Vec3b>(1, 1) == cv::Vec3b(7, 7, 7));
   SamConfig sc;
   REQUIRE_THROWS_AS(sam_preprocess(to_rgb(cv::Mat(1, 5000, CV_8UC3), ColorOrder::RGB), sc), Error);
+}
+
+TEST_CASE("a window of a Pillow resize equals cropping the full resize, bit for bit", "[preprocess]") {
+  cv::RNG rng(5);
+  for (auto filter : {PillowFilter::Bilinear, PillowFilter::Bicubic}) {
+    for (auto [iw, ih, ow, oh] : {std::tuple{37, 23, 91, 61}, {120, 80, 33, 29}, {64, 1, 64, 40}, {1, 50, 30, 50}}) {
+      cv::Mat src(ih, iw, CV_8UC3);
+      rng.fill(src, cv::RNG::UNIFORM, 0, 256);
+      const cv::Mat full = pillow_resize(src, ow, oh, filter);
+      for (auto win : {cv::Rect(0, 0, ow, oh), cv::Rect(ow / 3, oh / 4, ow / 2, oh / 2), cv::Rect(ow - 1, oh - 1, 1, 1)}) {
+        INFO(iw << "x" << ih << " -> " << ow << "x" << oh << ", window " << win);
+        REQUIRE(cv::norm(pillow_resize_window(src, ow, oh, filter, win), full(win), cv::NORM_INF) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("hostile image sizes: bounded CLIP preprocessing, clear errors", "[preprocess]") {
+  // 1 x 20000: CLIP's shortest-edge resize would be 224 x 4480000 (3 GB) before its crop; only
+  // the crop is computed now.
+  cv::Mat thin(1, 20000, CV_8UC3, cv::Scalar(10, 200, 30));
+  ClipPreprocessConfig clip;
+  auto t = clip_preprocess(thin, clip);
+  REQUIRE(t.sizes() == torch::IntArrayRef({1, 3, 224, 224}));
+  // SAM cannot resize it to 1024 on the long side (0 rows): an error, not an empty tensor.
+  REQUIRE_THROWS_WITH(sam_preprocess(thin, SamConfig{}), Catch::Contains("too thin"));
+  // A PNG whose header claims 100000 x 100000 is refused before it is decoded.
+  const std::string png = (std::filesystem::temp_directory_path() / "reasonseg_huge_header.png").string();
+  {
+    // PNG signature and an IHDR chunk (8-bit RGB) whose width and height are 100000; no pixel data.
+    const unsigned char head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                  0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+    std::ofstream(png, std::ios::binary).write(reinterpret_cast<const char*>(head), sizeof head);
+  }
+  REQUIRE(image_file_size(png) == std::pair<int64_t, int64_t>{100000, 100000});
+  REQUIRE_THROWS_WITH(read_image_file(png), Catch::Contains("100000x100000") && Catch::Contains("over the limit"));
 }

@@ -1,5 +1,6 @@
 // Plain option structs of reasonseg, with their documented defaults.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct SegmenterOptions {
   // anonymous huge-page memory instead (slower load, steadier decoding, immune to page-cache
   // eviction); both keep peak memory near 1x the model.
   bool zero_copy_weights = true;
+  // Images with more pixels are refused by encode_image (a reasonseg::Error) before any copy:
+  // memory stays bounded whatever an untrusted image claims. The model sees at most 1024 x 1024
+  // (SAM) and 336 x 336 (CLIP) of it anyway.
+  int64_t max_image_pixels = 100'000'000;
   // Print a loading progress bar on stderr.
   bool progress = false;
   // CUDA only: every decoded token replays a CUDA graph of the whole step (one graph per 256

@@ -81,7 +81,7 @@ double Args::get_double(const std::string& name, double def) const {
 }
 
 const std::set<std::string> kModelOptions = {"model", "vision-tower", "device", "dtype", "threads",
-                                              "max-new-tokens", "template", "random-weights"};
+                                              "max-new-tokens", "template", "random-weights", "max-image-pixels"};
 
 SegmenterOptions segmenter_options(const Args& a) {
   SegmenterOptions o;
@@ -92,6 +92,9 @@ SegmenterOptions segmenter_options(const Args& a) {
   o.device = parse_device(a.get("device", "auto"));
   o.dtype = parse_dtype(a.get("dtype", "auto"));
   o.max_new_tokens = a.get_int("max-new-tokens", 512);
+  const double max_pixels = a.get_double("max-image-pixels", double(o.max_image_pixels));
+  if (!(max_pixels >= 1 && max_pixels <= 1e12)) fail("--max-image-pixels: ", max_pixels, " is out of range (1 to 1e12)");
+  o.max_image_pixels = int64_t(max_pixels);
   o.conv_template = a.get("template", "llava_v1");
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
   o.progress = !a.has("quiet");

@@ -119,7 +119,7 @@ int cmd_bench(int argc, char** argv) {
   opt.max_new_tokens = a.get_int("new-tokens", 16);
   const int runs = a.get_int("runs", 3), warmup = a.get_int("warmup", 1), new_tokens = opt.max_new_tokens;
   if (runs < 1) fail("--runs must be >= 1");
-  cv::Mat image = read_image_file(a.get("image", std::string(REASONSEG_EXAMPLE_IMAGE)));
+  cv::Mat image = read_image_file(a.get("image", std::string(REASONSEG_EXAMPLE_IMAGE)), true, opt.max_image_pixels);
   const std::string prompt = a.get("prompt", "What is the dog in this image? Please output segmentation mask.");
   const std::string followup = a.get("followup", "Where would the dog sleep? Please output segmentation mask.");
 

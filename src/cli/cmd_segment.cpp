@@ -24,6 +24,7 @@ int cmd_segment(int argc, char** argv) {
         "reasonseg segment --model DIR --image FILE --prompt TEXT [options]\n"
         "  --vision-tower DIR     CLIP tower (default: from config.json, relative to --model)\n"
         "  --device auto|cpu|cuda --dtype auto|fp32|bf16|fp16 --threads N --max-new-tokens N (512)\n"
+        "  --max-image-pixels N   refuse larger images before decoding them (1e8)\n"
         "  --answer TEXT          teacher forcing (LISA's validation path) instead of generation\n"
         "  --out-mask PREFIX      writes PREFIX_0.png, PREFIX_1.png ... (255 = mask)\n"
         "  --overlay FILE         the image with every mask tinted and outlined\n"
@@ -35,7 +36,7 @@ int cmd_segment(int argc, char** argv) {
   }
   SegmenterOptions opt = segmenter_options(a);
   const std::string image_path = a.require("image"), prompt = a.require("prompt");
-  cv::Mat image = read_image_file(image_path);
+  cv::Mat image = read_image_file(image_path, true, opt.max_image_pixels);
   ReasoningSegmenter seg(opt);
   TensorCollector trace;
   TensorCollector* tp = a.has("dump-tensors") ? &trace : nullptr;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -77,11 +78,39 @@ void write_netpbm(const std::string& path, const cv::Mat& image) {
     fail(path, ": cannot write image");
 }
 
+uint32_t be32(const unsigned char* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
 bool is_netpbm(const std::string& path) {
   return has_suffix(path, ".ppm") || has_suffix(path, ".pgm") || has_suffix(path, ".pnm");
 }
 
 }  // namespace
+
+std::pair<int64_t, int64_t> image_file_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char h[24] = {};
+  if (!in.read(reinterpret_cast<char*>(h), 2)) return {0, 0};
+  if (h[0] == 0x89 && h[1] == 'P') {  // PNG: signature, then IHDR's width and height
+    if (!in.read(reinterpret_cast<char*>(h + 2), 22) || std::memcmp(h + 12, "IHDR", 4) != 0) return {0, 0};
+    return {be32(h + 16), be32(h + 20)};
+  }
+  if (h[0] == 0xFF && h[1] == 0xD8) {  // JPEG: walk the segments to the first start-of-frame
+    for (int segments = 0; segments < 1000; ++segments) {
+      unsigned char m[4];
+      if (!in.read(reinterpret_cast<char*>(m), 4) || m[0] != 0xFF) return {0, 0};
+      const int marker = m[1], len = m[2] << 8 | m[3];
+      const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (sof) {
+        unsigned char f[5];
+        if (!in.read(reinterpret_cast<char*>(f), 5)) return {0, 0};
+        return {f[3] << 8 | f[4], f[1] << 8 | f[2]};
+      }
+      if (len < 2) return {0, 0};
+      in.seekg(len - 2, std::ios::cur);
+    }
+  }
+  return {0, 0};
+}
 
 bool image_codecs_available() {
 #ifdef REASONSEG_HAVE_IMGCODECS
@@ -91,7 +120,11 @@ bool image_codecs_available() {
 #endif
 }
 
-cv::Mat read_image_file(const std::string& path, bool color) {
+cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels) {
+  const auto [w, h] = image_file_size(path);
+  if (w > 0 && h > 0 && w * h > max_pixels)
+    fail(path, ": the image is ", w, "x", h, " = ", w * h, " pixels, over the limit of ", max_pixels,
+         " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
   if (is_netpbm(path)) return read_netpbm(path, color);
 #ifdef REASONSEG_HAVE_IMGCODECS
   cv::Mat img = cv::imread(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);

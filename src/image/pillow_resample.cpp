@@ -30,17 +30,20 @@ struct Coeffs {
   std::vector<int> k;       // fixed-point weights, ksize per output pixel
 };
 
-Coeffs precompute(int in_size, int out_size, PillowFilter f) {
+// Weights of output pixels [first, first + count) of an in_size -> out_size resampling (each
+// output pixel's weights depend on its own position only, so a window is exact).
+Coeffs precompute(int in_size, int out_size, PillowFilter f, int first, int count) {
   const double support_base = f == PillowFilter::Bicubic ? 2.0 : 1.0;
   double scale = double(in_size) / out_size;
   double filterscale = scale < 1.0 ? 1.0 : scale;
   double support = support_base * filterscale;
   Coeffs c;
   c.ksize = int(std::ceil(support)) * 2 + 1;
-  c.bounds.resize(size_t(out_size) * 2);
-  c.k.assign(size_t(out_size) * c.ksize, 0);
+  c.bounds.resize(size_t(count) * 2);
+  c.k.assign(size_t(count) * c.ksize, 0);
   std::vector<double> w(c.ksize);
-  for (int xx = 0; xx < out_size; ++xx) {
+  for (int i = 0; i < count; ++i) {
+    const int xx = first + i;
     double center = (xx + 0.5) * scale;
     double ww = 0.0, ss = 1.0 / filterscale;
     int xmin = int(center - support + 0.5);
@@ -56,11 +59,11 @@ Coeffs precompute(int in_size, int out_size, PillowFilter f) {
     }
     for (int x = 0; x < xmax; ++x) {
       double v = ww != 0.0 ? w[x] / ww : w[x];
-      c.k[size_t(xx) * c.ksize + x] =
+      c.k[size_t(i) * c.ksize + x] =
           v < 0 ? int(-0.5 + v * (1 << kPrecisionBits)) : int(0.5 + v * (1 << kPrecisionBits));
     }
-    c.bounds[xx * 2] = xmin;
-    c.bounds[xx * 2 + 1] = xmax;
+    c.bounds[i * 2] = xmin;
+    c.bounds[i * 2 + 1] = xmax;
   }
   return c;
 }
@@ -74,21 +77,36 @@ inline uint8_t clip8(int v) {
 }  // namespace
 
 cv::Mat pillow_resize(const cv::Mat& src, int out_w, int out_h, PillowFilter filter) {
+  return pillow_resize_window(src, out_w, out_h, filter, cv::Rect(0, 0, out_w, out_h));
+}
+
+cv::Mat pillow_resize_window(const cv::Mat& src, int out_w, int out_h, PillowFilter filter, const cv::Rect& window) {
   if (src.empty()) fail("pillow_resize: empty image");
   if (src.depth() != CV_8U || src.channels() < 1 || src.channels() > 4)
     fail("pillow_resize: expected an 8-bit image with 1-4 channels");
   if (out_w <= 0 || out_h <= 0) fail("pillow_resize: output size ", out_w, "x", out_h, " is empty");
+  if (window.x < 0 || window.y < 0 || window.width <= 0 || window.height <= 0 || window.x + window.width > out_w ||
+      window.y + window.height > out_h)
+    fail("pillow_resize: window outside the ", out_w, "x", out_h, " output");
   const int ch = src.channels();
-  if (src.cols == out_w && src.rows == out_h) return src.clone();
-
   cv::Mat cur = src.isContinuous() ? src : src.clone();
+  // Rows of the source the vertical pass reads (all of them when there is no vertical pass).
+  Coeffs vc;
+  int row0 = window.y, rows = window.height;
+  if (out_h != cur.rows) {
+    vc = precompute(cur.rows, out_h, filter, window.y, window.height);
+    row0 = vc.bounds[0];
+    const int last = vc.bounds[(window.height - 1) * 2] + vc.bounds[(window.height - 1) * 2 + 1];
+    rows = last - row0;
+  }
+  // Horizontal pass over those rows, for the window's columns only.
   if (out_w != cur.cols) {
-    Coeffs c = precompute(cur.cols, out_w, filter);
-    cv::Mat tmp(cur.rows, out_w, cur.type());
-    for (int y = 0; y < cur.rows; ++y) {
-      const uint8_t* in = cur.ptr<uint8_t>(y);
+    Coeffs c = precompute(cur.cols, out_w, filter, window.x, window.width);
+    cv::Mat tmp(rows, window.width, cur.type());
+    for (int y = 0; y < rows; ++y) {
+      const uint8_t* in = cur.ptr<uint8_t>(row0 + y);
       uint8_t* out = tmp.ptr<uint8_t>(y);
-      for (int xx = 0; xx < out_w; ++xx) {
+      for (int xx = 0; xx < window.width; ++xx) {
         const int xmin = c.bounds[xx * 2], xmax = c.bounds[xx * 2 + 1];
         const int* k = &c.k[size_t(xx) * c.ksize];
         for (int b = 0; b < ch; ++b) {
@@ -99,14 +117,15 @@ cv::Mat pillow_resize(const cv::Mat& src, int out_w, int out_h, PillowFilter fil
       }
     }
     cur = tmp;
+  } else {
+    cur = cur(cv::Rect(window.x, row0, window.width, rows)).clone();
   }
-  if (out_h != cur.rows) {
-    Coeffs c = precompute(cur.rows, out_h, filter);
-    cv::Mat tmp(out_h, cur.cols, cur.type());
+  if (out_h != src.rows) {
+    cv::Mat tmp(window.height, cur.cols, cur.type());
     const int row = cur.cols * ch;
-    for (int yy = 0; yy < out_h; ++yy) {
-      const int ymin = c.bounds[yy * 2], ymax = c.bounds[yy * 2 + 1];
-      const int* k = &c.k[size_t(yy) * c.ksize];
+    for (int yy = 0; yy < window.height; ++yy) {
+      const int ymin = vc.bounds[yy * 2] - row0, ymax = vc.bounds[yy * 2 + 1];
+      const int* k = &vc.k[size_t(yy) * vc.ksize];
       uint8_t* out = tmp.ptr<uint8_t>(yy);
       for (int i = 0; i < row; ++i) {
         int ss = 1 << (kPrecisionBits - 1);

@@ -28,24 +28,30 @@ cv::Mat to_rgb(const cv::Mat& image, ColorOrder order, const char* what) {
 
 torch::Tensor clip_preprocess(const cv::Mat& rgb, const ClipPreprocessConfig& cfg) {
   cv::Mat img = rgb;
+  int rw = img.cols, rh = img.rows;  // size after the resize
   if (cfg.do_resize) {
     // transformers' get_resize_output_image_size(default_to_square=False).
     const int h = img.rows, w = img.cols;
     const int short_side = std::min(h, w), long_side = std::max(h, w);
     if (short_side != cfg.shortest_edge) {
-      int new_short = cfg.shortest_edge;
-      int new_long = int(double(cfg.shortest_edge) * long_side / short_side);
-      int nh = w <= h ? new_long : new_short, nw = w <= h ? new_short : new_long;
-      img = pillow_resize(img, nw, nh, cfg.resample == 2 ? PillowFilter::Bilinear : PillowFilter::Bicubic);
+      const int new_short = cfg.shortest_edge;
+      const double new_long = double(cfg.shortest_edge) * long_side / short_side;
+      if (new_long > 1e9) fail("clip preprocessing: a ", w, "x", h, " image is too elongated to resize");
+      rh = w <= h ? int(new_long) : new_short;
+      rw = w <= h ? new_short : int(new_long);
     }
   }
+  // The centre crop as a window of the resize: only the cropped pixels are computed.
+  cv::Rect window(0, 0, rw, rh);
   if (cfg.do_center_crop) {
-    if (img.rows < cfg.crop_height || img.cols < cfg.crop_width)
-      fail("clip preprocessing: image of ", img.cols, "x", img.rows, " is smaller than the ", cfg.crop_width, "x",
+    if (rh < cfg.crop_height || rw < cfg.crop_width)
+      fail("clip preprocessing: image of ", rw, "x", rh, " is smaller than the ", cfg.crop_width, "x",
            cfg.crop_height, " crop");
-    int top = (img.rows - cfg.crop_height) / 2, left = (img.cols - cfg.crop_width) / 2;
-    img = img(cv::Rect(left, top, cfg.crop_width, cfg.crop_height)).clone();
+    window = cv::Rect((rw - cfg.crop_width) / 2, (rh - cfg.crop_height) / 2, cfg.crop_width, cfg.crop_height);
   }
+  const auto filter = cfg.resample == 2 ? PillowFilter::Bilinear : PillowFilter::Bicubic;
+  if (rw != img.cols || rh != img.rows) img = pillow_resize_window(img, rw, rh, filter, window);
+  else if (cfg.do_center_crop) img = img(window).clone();
   const int H = img.rows, W = img.cols;
   auto out = torch::empty({1, 3, H, W}, torch::kFloat32);
   float* o = out.data_ptr<float>();
