@@ -86,3 +86,11 @@ TEST_CASE("llava_llama_2 template renders LLaVA's LLAMA_2 style", "[tokenizer]")
   REQUIRE(p.text.find("<</SYS>>\n\n<im_start><image><im_end>\nfind it [/INST]") != std::string::npos);
   REQUIRE_THROWS_AS(parse_conv_template("vicuna"), reasonseg::Error);
 }
+
+TEST_CASE("added tokens may not take a base-vocabulary id or share one", "[tokenizer]") {
+  const std::string sp = rstest::data_dir() + "/llama-tokenizer/tokenizer.model";
+  REQUIRE_THROWS_WITH(Tokenizer(sp, {{"[SEG]", 5}}), Catch::Contains("'[SEG]' has id 5") && Catch::Contains("base vocabulary"));
+  REQUIRE_THROWS_WITH(Tokenizer(sp, {{"[SEG]", 32000}, {"<im_start>", 32000}}), Catch::Contains("share id 32000"));
+  // Restating a base piece with its own id is what HF's files do for </s>: accepted.
+  REQUIRE_NOTHROW(Tokenizer(sp, {{"</s>", 2}, {"[SEG]", 32000}}));
+}

@@ -186,6 +186,12 @@ TEST_CASE("sharded index: missing shard and missing tensor are named", "[weights
   reasonseg::write_safetensors(d + "/a.safetensors", {{"p", torch::ones({2})}});
   std::ofstream(d + "/model.safetensors.index.json") << R"({"weight_map":{"p":"a.safetensors","q":"b.safetensors"}})";
   REQUIRE_THAT(error_of([&] { reasonseg::TensorSource::open_dir(d); }), Catch::Contains("b.safetensors"));
+  // An index that sends a tensor to the wrong shard is named as such (not as a duplicate).
+  reasonseg::write_safetensors(d + "/b.safetensors", {{"q", torch::ones({3})}});
+  std::ofstream(d + "/model.safetensors.index.json") << R"({"weight_map":{"p":"b.safetensors","q":"b.safetensors","r":"a.safetensors"}})";
+  REQUIRE_THAT(error_of([&] { reasonseg::TensorSource::open_dir(d); }),
+               Catch::Contains("weight_map sends 'p' to b.safetensors but it is in a.safetensors"));
+  fs::remove(d + "/b.safetensors");
   std::ofstream(d + "/model.safetensors.index.json") << R"({"weight_map":{"p":"a.safetensors"}})";
   auto src = reasonseg::TensorSource::open_dir(d);
   REQUIRE(src.contains("p"));

@@ -55,22 +55,28 @@ TensorSource TensorSource::open_path(const std::string& path) {
       fail(path, ": has no \"weight_map\" object");
     auto base = fs::path(path).parent_path();
     std::set<std::string> files;
+    std::map<std::string, std::string> index;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       if (!it->is_string()) fail(path, ": weight_map entry '", it.key(), "' is not a file name");
       auto f = (base / it->get<std::string>()).string();
       if (!fs::exists(f)) fail(path, ": shard '", it->get<std::string>(), "' (for '", it.key(), "') does not exist");
-      src.key_to_file_[it.key()] = f;
+      index[it.key()] = f;
       files.insert(f);
     }
     src.files_.assign(files.begin(), files.end());
-    // The index may omit keys or name the wrong shard; trust the shards themselves.
+    // Where each tensor really is: a key in two shards is a duplicate; the index must agree.
     for (auto& f : src.files_)
       for (auto& k : file_keys(f)) {
-        auto it = src.key_to_file_.find(k);
-        if (it != src.key_to_file_.end() && it->second != f)
-          fail(f, ": tensor '", k, "' is also in ", it->second, " (duplicate key)");
-        src.key_to_file_[k] = f;
+        auto [it, fresh] = src.key_to_file_.emplace(k, f);
+        if (!fresh) fail(f, ": tensor '", k, "' is also in ", it->second, " (duplicate key)");
       }
+    for (auto& [k, f] : index) {
+      auto it = src.key_to_file_.find(k);
+      if (it == src.key_to_file_.end()) src.key_to_file_[k] = f;  // missing: reported as such when needed
+      else if (it->second != f)
+        fail(path, ": weight_map sends '", k, "' to ", fs::path(f).filename().string(), " but it is in ",
+             fs::path(it->second).filename().string());
+    }
     return src;
   }
   if (!fs::exists(path)) fail(path, ": weights file does not exist");

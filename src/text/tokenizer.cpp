@@ -200,8 +200,16 @@ Tokenizer::Tokenizer(const std::string& sp_model_path, std::map<std::string, int
   impl_->path = sp_model_path;
   if (!fs::exists(sp_model_path)) fail(sp_model_path, ": tokenizer model does not exist");
   impl_->sp = std::make_unique<SpModel>(sp_model_path);
-  for (auto& [tok, id] : added_)
+  const int base = impl_->sp->size();
+  std::map<int, std::string> by_id;
+  for (auto& [tok, id] : added_) {
     if (id < 0) fail(sp_model_path, ": added token '", tok, "' has a negative id");
+    // An added token may restate a base piece with its own id (HF does for <s>, </s>), not take another's.
+    if (id < base && impl_->sp->piece(id) != tok)
+      fail(sp_model_path, ": added token '", tok, "' has id ", id, ", which is the base vocabulary's piece '",
+           impl_->sp->piece(id), "' (added tokens take ids from ", base, " on)");
+    if (!by_id.emplace(id, tok).second) fail(sp_model_path, ": added tokens '", by_id[id], "' and '", tok, "' share id ", id);
+  }
 }
 
 Tokenizer::~Tokenizer() = default;
