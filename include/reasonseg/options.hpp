@@ -44,6 +44,9 @@ struct SegmenterOptions {
   // memory stays bounded whatever an untrusted image claims. The model sees at most 1024 x 1024
   // (SAM) and 336 x 336 (CLIP) of it anyway.
   int64_t max_image_pixels = 100'000'000;
+  // After loading a checkpoint, read every weight once and refuse NaN/Inf, naming the tensor
+  // (cost: docs/performance.md). Non-finite values computed at run time are errors either way.
+  bool check_finite_weights = true;
   // Print a loading progress bar on stderr.
   bool progress = false;
   // CUDA only: every decoded token replays a CUDA graph of the whole step (one graph per 256
