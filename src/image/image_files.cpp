@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 #ifdef REASONSEG_HAVE_IMGCODECS
 #include <opencv2/imgcodecs.hpp>
@@ -17,10 +18,6 @@
 namespace reasonseg {
 
 namespace {
-
-bool has_suffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Binary netpbm (P5 gray, P6 RGB), maxval <= 255; the header is range-checked before allocating.
 cv::Mat read_netpbm(const std::string& path, bool color) {
@@ -81,7 +78,7 @@ void write_netpbm(const std::string& path, const cv::Mat& image) {
 uint32_t be32(const unsigned char* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
 bool is_netpbm(const std::string& path) {
-  return has_suffix(path, ".ppm") || has_suffix(path, ".pgm") || has_suffix(path, ".pnm");
+  return ends_with(path, ".ppm") || ends_with(path, ".pgm") || ends_with(path, ".pnm");
 }
 
 }  // namespace

@@ -8,15 +8,13 @@
 #include "io/safetensors.hpp"
 #include "io/torch_bin.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace fs = std::filesystem;
 
 namespace reasonseg {
 
 namespace {
-bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 std::vector<std::string> file_keys(const std::string& file) {
   std::vector<std::string> keys;

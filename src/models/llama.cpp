@@ -16,6 +16,18 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   auto n = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, n, n), x.narrow(-1, 0, n)}, -1);
 }
+
+#if TORCH_VERSION_MAJOR >= 2
+// Grouped-query attention through LibTorch 2.x's fused kernel (flash / memory-efficient): each KV
+// head repeated for its query heads; `mask` true = attend. q [1, H, T, hd] -> [1, T, H * hd].
+torch::Tensor sdpa_gqa(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values,
+                       const c10::optional<at::Tensor>& mask) {
+  const int64_t H = q.size(1), T = q.size(2), hd = q.size(3), rep = H / keys.size(1);
+  auto kk = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
+  auto vv = rep > 1 ? values.repeat_interleave(rep, 1) : values;
+  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, false).transpose(1, 2).reshape({1, T, H * hd});
+}
+#endif
 }  // namespace
 
 LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c)
@@ -60,13 +72,10 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
   } else
 #if TORCH_VERSION_MAJOR >= 2
   if (x.is_cuda()) {
-    // LibTorch 2.x on CUDA: the fused kernel (flash / memory-efficient attention).
-    auto kk = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
-    auto vv = rep > 1 ? values.repeat_interleave(rep, 1) : values;
     c10::optional<at::Tensor> mask;
     if (T > 1)  // query i (position past+i) sees keys 0..past+i; true = attend
       mask = at::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril(past);
-    attn = at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, false).transpose(1, 2).reshape({1, T, H * hd});
+    attn = sdpa_gqa(q, keys, values, mask);
   } else
 #endif
   {
@@ -88,6 +97,10 @@ torch::Tensor LlamaDecoderLayer::forward(const torch::Tensor& x, const torch::Te
     }
     attn = at::matmul(probs, values).view({1, H, T, hd}).transpose(1, 2).reshape({1, T, H * hd});
   }
+  return finish(x, attn, fused);
+}
+
+torch::Tensor LlamaDecoderLayer::finish(const torch::Tensor& x, const torch::Tensor& attn, bool fused) const {
   auto r = x + o_proj.forward(attn);
   auto m = post_attention_layernorm.forward(r);
   auto act = fused ? silu_mul_bf16(gate_proj.forward(m), up_proj.forward(m))
@@ -112,11 +125,7 @@ torch::Tensor LlamaDecoderLayer::forward_static(const torch::Tensor& x, const to
   torch::Tensor attn;
 #if TORCH_VERSION_MAJOR >= 2
   if (x.is_cuda()) {
-    auto kk = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
-    auto vv = rep > 1 ? values.repeat_interleave(rep, 1) : values;
-    attn = at::scaled_dot_product_attention(q, kk, vv, visible.view({1, 1, 1, span}), 0.0, false)
-               .transpose(1, 2)
-               .reshape({1, 1, H * hd});
+    attn = sdpa_gqa(q, keys, values, visible.view({1, 1, 1, span}));
   } else
 #endif
   {
@@ -128,9 +137,7 @@ torch::Tensor LlamaDecoderLayer::forward_static(const torch::Tensor& x, const to
     auto probs = at::softmax(scores, -1).to(q.scalar_type());
     attn = at::matmul(probs, values).view({1, H, 1, hd}).transpose(1, 2).reshape({1, 1, H * hd});
   }
-  auto r = x + o_proj.forward(attn);
-  auto m = post_attention_layernorm.forward(r);
-  return r + down_proj.forward(at::silu(gate_proj.forward(m)) * up_proj.forward(m));
+  return finish(x, attn, false);
 }
 
 Llama::Llama(Module& parent, const LlamaConfig& c)

@@ -41,6 +41,8 @@ struct LlamaDecoderLayer : Module {
   torch::Tensor forward_static(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                torch::Tensor& k_cache, torch::Tensor& v_cache, const torch::Tensor& position,
                                const torch::Tensor& visible) const;
+  // After attention: o_proj into the residual, then RMSNorm -> SwiGLU MLP into the residual.
+  torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& attn, bool fused) const;
   const LlamaConfig& cfg;
   Linear q_proj, k_proj, v_proj, o_proj;
   Linear gate_proj, up_proj, down_proj;

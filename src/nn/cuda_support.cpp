@@ -31,6 +31,13 @@ class InlineWork : public SideWork {
 };
 
 #ifdef REASONSEG_HAVE_CUDA
+// `waiter` runs what is queued on it next only after everything queued so far on `producer`.
+void wait_for(const c10::cuda::CUDAStream& producer, const c10::cuda::CUDAStream& waiter) {
+  at::cuda::CUDAEvent queued;
+  queued.record(producer);
+  queued.block(waiter);
+}
+
 class GraphWork : public CapturedWork {
  public:
   void replay() override { graph.replay(); }
@@ -44,9 +51,7 @@ class StreamWork : public SideWork {
     auto caller = c10::cuda::getCurrentCUDAStream(device.index());
     auto side = c10::cuda::getStreamFromPool(false, device.index());
     for (auto t : inputs) t.record_stream(side.unwrap());
-    at::cuda::CUDAEvent queued;
-    queued.record(caller);
-    queued.block(side);  // the side stream starts after the caller's queued work (its inputs)
+    wait_for(caller, side);  // the side stream starts after the caller's queued work (its inputs)
     c10::cuda::CUDAStreamGuard guard(side);
     start_.record(side);
     body();
@@ -85,9 +90,7 @@ std::unique_ptr<CapturedWork> capture_cuda_graph(torch::Device device, const std
     auto work = std::make_unique<GraphWork>();
     auto caller = c10::cuda::getCurrentCUDAStream(device.index());
     auto stream = c10::cuda::getStreamFromPool(false, device.index());
-    at::cuda::CUDAEvent queued;
-    queued.record(caller);
-    queued.block(stream);
+    wait_for(caller, stream);
     {
       c10::cuda::CUDAStreamGuard guard(stream);
       body();  // warm-up: cuBLAS handles and workspaces for this stream are made here
@@ -95,9 +98,7 @@ std::unique_ptr<CapturedWork> capture_cuda_graph(torch::Device device, const std
       body();
       work->graph.capture_end();
     }
-    at::cuda::CUDAEvent captured;
-    captured.record(stream);
-    captured.block(caller);
+    wait_for(stream, caller);
     return work;
   }
 #endif

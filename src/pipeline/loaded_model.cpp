@@ -1,15 +1,12 @@
 #include "pipeline/loaded_model.hpp"
 
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 
 #include "io/checkpoint.hpp"
+#include "pipeline/finite.hpp"
 #include "reasonseg/process.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
@@ -21,30 +18,6 @@ namespace fs = std::filesystem;
 #endif
 
 namespace reasonseg {
-
-namespace {
-
-// True when no element is NaN or Inf: exponent bits all ones, read straight from memory in parallel
-// (at::isfinite on bf16 makes a bool tensor and runs at a fraction of the memory bandwidth).
-bool all_finite(const torch::Tensor& t) {
-  if (!t.is_cpu() || !t.is_contiguous() ||
-      (t.scalar_type() != torch::kFloat32 && t.scalar_type() != torch::kBFloat16 && t.scalar_type() != torch::kHalf))
-    return at::isfinite(t).all().item<bool>();
-  std::atomic<bool> ok{true};
-  auto scan = [&](auto* p, int64_t n, auto mask) {
-    at::parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t e) {
-      bool good = true;
-      for (int64_t i = b; i < e; ++i) good &= (p[i] & mask) != mask;
-      if (!good) ok = false;
-    });
-  };
-  if (t.scalar_type() == torch::kFloat32) scan(static_cast<const uint32_t*>(t.data_ptr()), t.numel(), uint32_t(0x7F800000));
-  else if (t.scalar_type() == torch::kBFloat16) scan(static_cast<const uint16_t*>(t.data_ptr()), t.numel(), uint16_t(0x7F80));
-  else scan(static_cast<const uint16_t*>(t.data_ptr()), t.numel(), uint16_t(0x7C00));
-  return ok;
-}
-
-}  // namespace
 
 std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
@@ -155,6 +128,5 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
   m->load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;
 }
-
 
 }  // namespace reasonseg

@@ -4,10 +4,10 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "pipeline/finite.hpp"
 #include "pipeline/image_encoding.hpp"
 #include "pipeline/stage_clock.hpp"
 #include "pipeline/trace.hpp"
-#include "pipeline/finite.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg {
