@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "pipeline/generation.hpp"
 #include "pipeline/image_encoding.hpp"
@@ -24,6 +25,8 @@ std::string to_string(StopReason r) {
     case StopReason::Context: return "context";
     case StopReason::TeacherForced: return "teacher_forced";
     case StopReason::Prompts: return "prompts";
+    case StopReason::Cancelled: return "cancelled";
+    case StopReason::Deadline: return "deadline";
   }
   return "?";
 }
@@ -32,6 +35,7 @@ std::string to_string(StopReason r) {
 
 struct ImageContext::State : ImageState {
   double encode_wall_ms = 0;  // host time of encode_image, counted into the first query's total
+  std::vector<ConversationTurn> history;
 };
 
 ImageContext::ImageContext() = default;
@@ -40,6 +44,20 @@ ImageContext::ImageContext(ImageContext&&) noexcept = default;
 ImageContext& ImageContext::operator=(ImageContext&&) noexcept = default;
 int ImageContext::width() const { return state_ ? state_->rgb.cols : 0; }
 int ImageContext::height() const { return state_ ? state_->rgb.rows : 0; }
+
+const std::vector<ConversationTurn>& ImageContext::history() const {
+  static const std::vector<ConversationTurn> none;
+  return state_ ? state_->history : none;
+}
+
+void ImageContext::set_history(std::vector<ConversationTurn> turns) {
+  if (!state_) fail("set_history: the ImageContext is empty (create it with encode_image)");
+  state_->history = std::move(turns);
+}
+
+void ImageContext::truncate_history(size_t turns) {
+  if (state_ && turns < state_->history.size()) state_->history.resize(turns);
+}
 
 // ---- the model --------------------------------------------------------------------------------
 
@@ -58,7 +76,16 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   torch::NoGradGuard no_grad;
   SegmentResult r;
   StageClock total(m->device), tokenize(m->device);
-  PromptPlan plan = plan_prompt(*m, text, answer);
+  if (q.timeout_ms < 0 || !std::isfinite(q.timeout_ms)) fail("QueryOptions::timeout_ms: ", q.timeout_ms, " is not >= 0");
+  DecodeControl control;
+  if (q.timeout_ms > 0) {
+    control.has_deadline = true;
+    control.deadline = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(int64_t(std::min(q.timeout_ms, 1e12) * 1000.0));
+  }
+  static const std::vector<ConversationTurn> no_history;
+  const auto& history = q.continue_conversation ? st.history : no_history;
+  PromptPlan plan = plan_prompt(*m, text, answer, history);
   r.input_ids = plan.input_ids;
   const int max_new = answer ? 0 : (q.max_new_tokens >= 0 ? q.max_new_tokens : m->opt.max_new_tokens);
   r.timings_ms["tokenize"] = tokenize.ms();
@@ -68,12 +95,15 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   int64_t limit = int64_t(plan.seq.size()) - 1;
   if (!plan.seg_rows.empty()) limit = std::min(limit, plan.seg_rows.front());
   const int64_t keep = reuse_cache(*m, prefix, st, plan, limit, max_new);
-  Generation g = generate(*m, st, plan, keep, answer != nullptr, max_new, q, trace, r.timings_ms);
+  TextStream stream(*m->tok, q.on_text);
+  if (stream.active()) control.stream = &stream;
+  Generation g = generate(*m, st, plan, keep, answer != nullptr, max_new, q, control, trace, r.timings_ms);
+  if (stream.active() && g.stopped_by != StopReason::Cancelled) stream.finish();
   r.stopped_by = g.stopped_by;
   r.prefill_tokens = g.prefill_tokens;
   r.decode_tokens = g.decode_tokens;
   if (answer) {
-    auto prompt_only = tokenize_prompt(*m->tok, build_prompt(m->tpl, text, m->cfg.mm_use_im_start_end),
+    auto prompt_only = tokenize_prompt(*m->tok, build_prompt(m->tpl, text, m->cfg.mm_use_im_start_end, nullptr, history),
                                        m->opt.allow_special_tokens_in_prompt);
     r.output_ids.assign(r.input_ids.begin() + std::min(prompt_only.size(), r.input_ids.size()), r.input_ids.end());
   } else {
@@ -82,6 +112,14 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   std::vector<int64_t> all(r.input_ids);
   if (!answer) all.insert(all.end(), r.output_ids.begin(), r.output_ids.end());
   r.text = chat_cleanup(m->tok->decode(r.output_ids));
+  std::vector<int64_t> answer_ids;  // generated ids without EOS: a conversation's history keeps them
+  if (answer) {
+    r.answer = *answer;
+  } else {
+    answer_ids = r.output_ids;
+    if (g.stopped_by == StopReason::Eos && !answer_ids.empty()) answer_ids.pop_back();
+    r.answer = m->tok->decode(answer_ids);
+  }
   r.chat_text = chat_cleanup(m->tok->decode(all));
   if (g.seg_hidden.defined()) r.masks = decode_masks(*m, st, g.seg_hidden, q, trace, r.timings_ms);
   join_sam_encoder(st);  // the first query reports the whole encoding, SAM's included
@@ -92,6 +130,7 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
     st.encode_ms.clear();
   }
   r.timings_ms["total"] = total_ms;
+  if (q.continue_conversation) st.history.push_back({text, r.answer, std::move(answer_ids)});
   return r;
 }
 

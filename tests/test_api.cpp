@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "fixture.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "io/safetensors.hpp"
 #include "reasonseg/process.hpp"
 #include "reasonseg/segmenter.hpp"

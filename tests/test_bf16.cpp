@@ -5,7 +5,7 @@
 #include <torch/version.h>
 
 #include "fixture.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "pipeline/trace.hpp"
 #include "reasonseg/segmenter.hpp"
 

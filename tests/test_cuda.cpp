@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "fixture.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "nn/cuda_support.hpp"
 #include "reasonseg/error.hpp"
 #include "reasonseg/segmenter.hpp"

@@ -9,7 +9,7 @@
 
 #include "fixture.hpp"
 #include "pipeline/trace.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "reasonseg/segmenter.hpp"
 
 using namespace reasonseg;

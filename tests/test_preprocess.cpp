@@ -6,7 +6,7 @@
 
 #include "config/config.hpp"
 #include "fixture.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "image/pillow_resample.hpp"
 #include "image/preprocess.hpp"
 #include "reasonseg/error.hpp"

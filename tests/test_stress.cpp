@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "fixture.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "reasonseg/error.hpp"
 #include "reasonseg/segmenter.hpp"
 

@@ -1,6 +1,7 @@
 // Plain option structs of reasonseg, with their documented defaults.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,6 +80,24 @@ struct QueryOptions {
   std::optional<BoxPrompt> box;
   // Keep the per-pixel mask logits (CV_32F) in the result.
   bool keep_logits = false;
+
+  // Multi-turn: false (default, LISA chat.py's behaviour) asks the instruction alone and leaves the
+  // ImageContext's history untouched; true renders the context's history() of earlier turns before
+  // it, as the conversation template renders multi-turn chats, continues the key/value cache of
+  // those turns (only the new positions are computed) and appends this turn to the history.
+  bool continue_conversation = false;
+
+  // Streaming: called on the querying thread with each new piece of answer text as it is decoded.
+  // Pieces are valid UTF-8 (byte-fallback tokens are held back until they form a character) and
+  // concatenate to the answer as decoded before chat.py's cleanup (SegmentResult::answer).
+  // Return false to stop generating (StopReason::Cancelled); masks of the [SEG] tokens generated
+  // so far are still computed. Exceptions it throws propagate out of segment().
+  std::function<bool(const std::string& piece)> on_text;
+
+  // Deadline for the query, in milliseconds from the call (0: none). Checked before every decoded
+  // token: generation stops with StopReason::Deadline and the masks of the [SEG] tokens generated
+  // so far are computed (a few ms). The image encoding (encode_image) is not included.
+  double timeout_ms = 0;
 };
 
 }  // namespace reasonseg

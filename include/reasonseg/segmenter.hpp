@@ -10,6 +10,7 @@
 #include "reasonseg/error.hpp"
 #include "reasonseg/image.hpp"
 #include "reasonseg/options.hpp"
+#include "reasonseg/tokenizer.hpp"
 #include "reasonseg/trace.hpp"
 
 namespace reasonseg {
@@ -30,13 +31,17 @@ enum class StopReason {
   Context,        // the model's context (max_position_embeddings) is full
   TeacherForced,  // segment_teacher_forced: no generation
   Prompts,        // segment_prompts: no language model
+  Cancelled,      // QueryOptions::on_text returned false
+  Deadline,       // QueryOptions::timeout_ms elapsed
 };
-std::string to_string(StopReason r);  // "eos", "max_new_tokens", "context", "teacher_forced", "prompts"
+// "eos", "max_new_tokens", "context", "teacher_forced", "prompts", "cancelled", "deadline"
+std::string to_string(StopReason r);
 
 struct SegmentResult {
   std::string text;                 // the answer: generated tokens decoded, chat.py's cleanup
+  std::string answer;               // the answer decoded without cleanup or EOS (what on_text streamed)
   std::string chat_text;            // chat.py's full printed text (prompt + answer)
-  std::vector<int64_t> input_ids;   // prompt ids, the image as -200
+  std::vector<int64_t> input_ids;   // prompt ids (with a conversation's earlier turns), the image as -200
   std::vector<int64_t> output_ids;  // generated ids (teacher forcing: the answer's ids)
   StopReason stopped_by = StopReason::MaxNewTokens;
   std::vector<SegMask> masks;       // one per [SEG]; empty means "no target"
@@ -51,9 +56,11 @@ struct SegmentResult {
 
 class ReasoningSegmenter;
 
-// Per-image state: CLIP features, SAM image embedding and the LLM key/value cache of the
-// prompt prefix, computed once and reused by every instruction about the same image.
-// Not safe to use from two threads at once (use one context per thread).
+// Per-image state: CLIP features, SAM image embedding, the LLM key/value cache of the last
+// prompt and the conversation history about this image, computed once and reused by every
+// instruction about the same image (QueryOptions::continue_conversation for multi-turn chats).
+// Not safe to use from two threads at once (use one context per thread). Moving is cheap; a failed,
+// cancelled or timed-out query leaves it usable.
 class ImageContext {
  public:
   ImageContext();
@@ -62,6 +69,17 @@ class ImageContext {
   ImageContext& operator=(ImageContext&&) noexcept;
   int width() const;
   int height() const;
+  bool empty() const { return !state_; }
+
+  // The conversation so far: every turn asked with QueryOptions::continue_conversation (a
+  // cancelled turn keeps its partial answer). Earlier turns' keys/values stay cached; changing the
+  // history only costs recomputing from the first position that differs.
+  const std::vector<ConversationTurn>& history() const;
+  // Replaces the history (e.g. to restore a saved chat or edit an answer).
+  void set_history(std::vector<ConversationTurn> turns);
+  // Keeps the first `turns` turns (no-op when there are fewer).
+  void truncate_history(size_t turns);
+  void reset_history() { truncate_history(0); }
 
  private:
   friend class ReasoningSegmenter;
@@ -85,7 +103,10 @@ class ReasoningSegmenter {
   // second stream and overlaps the first query's prefill.
   ImageContext encode_image(const cv::Mat& image, ColorOrder order = ColorOrder::BGR, TraceSink* trace = nullptr) const;
 
-  // Answers `instruction` about the image and segments every [SEG] the answer contains.
+  // Answers `instruction` about the image and segments every [SEG] the answer contains. A
+  // conversation too long for the model's context (max_position_embeddings) is a reasonseg::Error
+  // before anything runs (the context is unchanged: truncate_history() and ask again); an answer
+  // that fills the context stops with StopReason::Context.
   SegmentResult segment(ImageContext& ctx, const std::string& instruction, const QueryOptions& q = {},
                         TraceSink* trace = nullptr) const;
   SegmentResult segment(const cv::Mat& image, const std::string& instruction, ColorOrder order = ColorOrder::BGR,

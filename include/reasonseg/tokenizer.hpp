@@ -54,23 +54,42 @@ class Tokenizer {
 enum class ConvTemplate { LlavaV1, LlavaLlama2 };
 ConvTemplate parse_conv_template(const std::string& name);  // "llava_v1", "llava_llama_2"
 
-// A rendered prompt and which bytes of it came from the user (protected from token parsing).
-struct Prompt {
-  std::string text;
-  Tokenizer::Ranges user_ranges;
+// One earlier exchange of a conversation.
+struct ConversationTurn {
+  std::string question;
+  std::string answer;                 // the answer's text (decoded, without EOS)
+  std::vector<int64_t> answer_ids;    // the ids the model generated for it (EOS excluded); empty: tokenize `answer`
 };
 
-// Renders a single-turn conversation: "<image>\n" + instruction as the user turn
-// (`<image>` wrapped in <im_start>/<im_end> when `im_start_end`), then either the open
-// assistant turn (generation) or `answer` followed by the template's end (teacher forcing).
+// A rendered prompt and which bytes of it came from the user or from earlier answers.
+struct Prompt {
+  std::string text;
+  Tokenizer::Ranges user_ranges;    // the questions: plain text (no control tokens, no <image>)
+  Tokenizer::Ranges answer_ranges;  // answers: added tokens such as [SEG] count, "<image>" stays text
+  // Answers that keep the ids the model generated: text[begin, end) (the answer with the space
+  // before it) is replaced by `ids` instead of being tokenized again, so that a conversation's
+  // history is exactly what the model saw (decoding and re-encoding need not give the same ids).
+  struct Splice {
+    size_t begin, end;
+    const std::vector<int64_t>* ids;
+  };
+  std::vector<Splice> splices;
+};
+
+// Renders a conversation as the template renders multi-turn history (`history` must outlive the
+// Prompt: answers with ids are spliced in by pointer): the earlier `history` turns, then "<image>\n" + instruction as the user turn (`<image>` wrapped in <im_start>/<im_end>
+// when `im_start_end`; it belongs to the first user turn), then either the open assistant turn
+// (generation) or `answer` followed by the template's end (teacher forcing).
+//   llava_v1:      "{system} USER: <image>\nq1 ASSISTANT: a1</s>USER: q2 ASSISTANT:"
+//   llava_llama_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n<image>\nq1 [/INST] a1 </s><s>[INST] q2 [/INST]"
 Prompt build_prompt(ConvTemplate tpl, const std::string& instruction, bool im_start_end,
-                    const std::string* answer = nullptr);
+                    const std::string* answer = nullptr, const std::vector<ConversationTurn>& history = {});
 
 constexpr int64_t kImageTokenIndex = -200;
 
 // LLaVA's tokenizer_image_token: split on "<image>", encode each chunk (BOS only on the first)
 // and put one kImageTokenIndex between chunks. User text never contributes control tokens
-// unless `allow_special_in_user` is set.
+// unless `allow_special_in_user` is set; neither user text nor answers contribute an image.
 std::vector<int64_t> tokenize_prompt(const Tokenizer& tok, const Prompt& prompt, bool allow_special_in_user = false);
 
 // LISA chat.py's cleanup of decoded text: drop "\n", turn double spaces into single ones.

@@ -1,12 +1,47 @@
 #include "cli/args.hpp"
 
+#include <algorithm>
+
 #include "reasonseg/process.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::cli {
 
-Args::Args(int argc, char** argv, int first, const std::set<std::string>& value_opts,
-           const std::set<std::string>& flags) {
+const std::vector<OptionSpec>& model_option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"model", "DIR", "checkpoint directory (HF layout: config.json, tokenizer.model, weights)"},
+      {"vision-tower", "DIR", "CLIP tower directory (default: from config.json, relative to --model)"},
+      {"random-weights", "PRESET", "random weights of a full-size preset instead of --model (lisa-7b, lisa-13b, mid)"},
+      {"device", "D", "auto, cpu or cuda (auto)"},
+      {"dtype", "T", "auto, fp32, bf16 or fp16 (auto: bf16 where the hardware has it)"},
+      {"threads", "N", "CPU threads (all cores)"},
+      {"max-new-tokens", "N", "generation stops after N tokens (512)"},
+      {"template", "NAME", "conversation template: llava_v1 or llava_llama_2 (llava_v1)"},
+      {"max-image-pixels", "N", "refuse larger images before decoding them (1e8)"},
+      {"allow-special-tokens", "", "let [SEG], </s>, ... typed in a prompt act as tokens"},
+      {"copy-weights", "", "copy weights into memory instead of mapping the files"},
+      {"quiet", "", "no progress output"},
+  };
+  return specs;
+}
+
+std::string help_text(const CommandSpec& spec) {
+  std::string out = "usage: reasonseg " + spec.name + " " + spec.synopsis + " [options]\n" + spec.summary + "\n\noptions:\n";
+  size_t width = 0;
+  auto left = [](const OptionSpec& o) { return "--" + o.name + (o.value.empty() ? "" : " " + o.value); };
+  for (const auto& o : spec.options) width = std::max(width, left(o).size());
+  for (const auto& o : spec.options) {
+    std::string l = left(o);
+    out += "  " + l + std::string(width + 2 - l.size(), ' ') + o.help + "\n";
+  }
+  out += "  --help" + std::string(width - 4, ' ') + "this text\n";
+  if (!spec.details.empty()) out += "\n" + spec.details + "\n";
+  return out;
+}
+
+Args::Args(int argc, char** argv, int first, const CommandSpec& spec) {
+  std::set<std::string> value_opts, flags = {"help"};
+  for (const auto& o : spec.options) (o.value.empty() ? flags : value_opts).insert(o.name);
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
@@ -31,10 +66,7 @@ Args::Args(int argc, char** argv, int first, const std::set<std::string>& value_
         }
         values_[name] = value;
       } else {
-        std::string known;
-        for (auto& v : value_opts) known += " --" + v;
-        for (auto& f : flags) known += " --" + f;
-        fail("unknown option --", name, " (known:", known, ")");
+        fail("unknown option --", name, " ('reasonseg ", spec.name, " --help' lists its options)");
       }
     } else {
       positional_.push_back(a);
@@ -80,8 +112,7 @@ double Args::get_double(const std::string& name, double def) const {
   }
 }
 
-const std::set<std::string> kModelOptions = {"model", "vision-tower", "device", "dtype", "threads",
-                                              "max-new-tokens", "template", "random-weights", "max-image-pixels"};
+bool progress_wanted(const Args& a) { return !a.has("quiet"); }
 
 SegmenterOptions segmenter_options(const Args& a) {
   SegmenterOptions o;
@@ -97,7 +128,7 @@ SegmenterOptions segmenter_options(const Args& a) {
   o.max_image_pixels = int64_t(max_pixels);
   o.conv_template = a.get("template", "llava_v1");
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
-  o.progress = !a.has("quiet");
+  o.progress = progress_wanted(a);
   o.zero_copy_weights = !a.has("copy-weights");
   // The CLI owns its process: it opts in to the process-wide tuning a library must not impose.
   ProcessSettings ps;

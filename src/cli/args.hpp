@@ -9,10 +9,30 @@
 
 namespace reasonseg::cli {
 
+// One option of a command: the single table that parsing, `--help` and error messages all read.
+struct OptionSpec {
+  std::string name;   // without the leading "--"
+  std::string value;  // what the value is ("DIR", "N"); empty for a flag
+  std::string help;   // one line; the default, if any, in parentheses
+};
+
+struct CommandSpec {
+  std::string name;      // "segment"
+  std::string synopsis;  // the required options ("--model DIR --image FILE --prompt TEXT")
+  std::string summary;   // one line for `reasonseg --help`
+  std::vector<OptionSpec> options;  // every option; --help is implied
+  std::string details;   // text after the option list
+};
+
+// The options every model-loading command shares (--model, --vision-tower, --device, ...).
+const std::vector<OptionSpec>& model_option_specs();
+// `reasonseg NAME --help`: synopsis, the option table, details.
+std::string help_text(const CommandSpec& spec);
+
 class Args {
  public:
-  // `value_opts` take a value, `flags` do not; anything else starting with "--" is an error.
-  Args(int argc, char** argv, int first, const std::set<std::string>& value_opts, const std::set<std::string>& flags);
+  // Options of `spec` (plus --help); anything else starting with "--" is an error naming the command.
+  Args(int argc, char** argv, int first, const CommandSpec& spec);
   bool has(const std::string& name) const { return values_.count(name) || flags_.count(name); }
   std::string get(const std::string& name, const std::string& def = "") const;
   std::string require(const std::string& name) const;
@@ -26,8 +46,9 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-// The option names every model-loading command shares, and their translation.
-extern const std::set<std::string> kModelOptions;  // model, vision-tower, device, dtype, threads, ...
+// SegmenterOptions from the shared model options (and the CLI's process settings, see args.cpp).
 SegmenterOptions segmenter_options(const Args& a);
+// Progress output on stderr: a redrawn bar on a terminal, a line per stage otherwise; none with --quiet.
+bool progress_wanted(const Args& a);
 
 }  // namespace reasonseg::cli

@@ -16,8 +16,9 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "reasonseg/segmenter.hpp"
+#include "reasonseg/version.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::cli {
@@ -96,30 +97,44 @@ Query run_query(const ReasoningSegmenter& seg, ImageContext& ctx, const std::str
 
 }  // namespace
 
+const CommandSpec& bench_spec() {
+  static const CommandSpec spec = [] {
+    CommandSpec s{"bench", "(--model DIR | --random-weights PRESET)",
+                  "Measures a first query and a follow-up per stage, tokens/s and decode bandwidth.", {}, ""};
+    s.options = model_option_specs();
+    s.options.insert(s.options.end(), {
+        {"image", "FILE", "the image (the bundled examples/dog.png)"},
+        {"prompt", "TEXT", "the first question"},
+        {"followup", "TEXT", "the follow-up question on the same image"},
+        {"runs", "N", "measured runs (3)"},
+        {"warmup", "N", "unmeasured runs first (1)"},
+        {"new-tokens", "N", "tokens decoded per query, EOS ignored (16)"},
+        {"json", "FILE", "write every number as JSON"},
+        {"pretty", "", "indent the JSON"},
+        {"trace", "FILE", "write a Chrome trace of every LibTorch operator of the last run"},
+    });
+    s.details =
+        "Each run: a first query on a freshly encoded image, then a follow-up question on the same image (CLIP\n"
+        "and SAM encodings and the prompt-prefix KV cache reused). Reports medians and min/max per stage, tokens/s\n"
+        "and decode bandwidth (weight bytes per token / time per token) against the memory bandwidth measured\n"
+        "between the two queries of each run: CPU read bandwidth, or on CUDA a device-to-device copy.\n"
+        "--trace output opens in chrome://tracing or Perfetto.";
+    return s;
+  }();
+  return spec;
+}
+
 int cmd_bench(int argc, char** argv) {
-  auto value_opts = kModelOptions;
-  for (auto o : {"image", "prompt", "followup", "runs", "warmup", "new-tokens", "json", "trace"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights"});
+  Args a(argc, argv, 2, bench_spec());
   if (a.has("help")) {
-    std::puts(
-        "reasonseg bench (--model DIR [--vision-tower DIR] | --random-weights lisa-7b|lisa-13b|mid)\n"
-        "                [--image FILE] [--prompt TEXT] [--followup TEXT] [--device D] [--dtype T] [--threads N]\n"
-        "                [--runs N (3)] [--warmup N (1)] [--new-tokens N (16)] [--json FILE] [--trace FILE]\n"
-        "Each run: a first query on a freshly encoded image, then a follow-up question on the same image\n"
-        "(CLIP and SAM encodings and the prompt-prefix KV cache reused). Exactly --new-tokens tokens are\n"
-        "decoded per query (EOS ignored). Reports medians and min/max per stage, tokens/s and decode\n"
-        "bandwidth (weight bytes per token / time per token, both queries' decodes) against the memory bandwidth\n"
-        "measured between the two queries of each run (median of the per-run fractions): CPU read bandwidth,\n"
-        "or on CUDA a device-to-device copy (bytes read + written).\n"
-        "--trace FILE writes a Chrome trace (chrome://tracing, Perfetto) of every LibTorch operator of the\n"
-        "last run, to see where a stage spends its time.");
+    std::fputs(help_text(bench_spec()).c_str(), stdout);
     return 0;
   }
   SegmenterOptions opt = segmenter_options(a);
   opt.max_new_tokens = a.get_int("new-tokens", 16);
   const int runs = a.get_int("runs", 3), warmup = a.get_int("warmup", 1), new_tokens = opt.max_new_tokens;
   if (runs < 1) fail("--runs must be >= 1");
-  cv::Mat image = read_image_file(a.get("image", std::string(REASONSEG_EXAMPLE_IMAGE)), true, opt.max_image_pixels);
+  cv::Mat image = read_image_file(a.has("image") ? a.get("image") : data_path("examples/dog.png"), true, opt.max_image_pixels);
   const std::string prompt = a.get("prompt", "What is the dog in this image? Please output segmentation mask.");
   const std::string followup = a.get("followup", "Where would the dog sleep? Please output segmentation mask.");
 
@@ -224,7 +239,7 @@ int cmd_bench(int argc, char** argv) {
   if (a.has("json")) {
     std::ofstream f(a.get("json"));
     if (!f) fail(a.get("json"), ": cannot write");
-    f << j.dump(2) << "\n";
+    f << j.dump(a.has("pretty") ? 2 : -1) << "\n";
   }
   std::printf("%-14s %12s %12s\n", "stage (ms)", "first", "follow-up");
   for (auto k : {"clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess", "total"})

@@ -12,6 +12,7 @@
 #include "io/safetensors.hpp"
 #include "io/torch_bin.hpp"
 #include "models/lisa_model.hpp"
+#include "reasonseg/version.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
 
@@ -75,15 +76,25 @@ class ShardWriter {
 
 }  // namespace
 
+const CommandSpec& convert_spec() {
+  static const CommandSpec spec{
+      "convert", "(--model DIR | --random-weights PRESET) --out DIR",
+      "Re-shards a checkpoint, or writes a full-size random checkpoint in the released layout.",
+      {{"model", "DIR", "the checkpoint to re-shard (tensors keep their dtypes; other files are copied)"},
+       {"random-weights", "PRESET", "write random weights of lisa-7b, lisa-13b or mid instead"},
+       {"out", "DIR", "output directory"},
+       {"format", "F", "safetensors or bin (safetensors)"},
+       {"shard-gb", "N", "shard size in GB (10)"},
+       {"quiet", "", "no progress output"}},
+      "Random checkpoints: bf16 LLaMA and projector, fp32 SAM and text_hidden_fcs, no vision-tower keys, plus a\n"
+      "random CLIP tower directory, a config and the bundled tokenizer."};
+  return spec;
+}
+
 int cmd_convert(int argc, char** argv) {
-  Args a(argc, argv, 2, {"model", "random-weights", "out", "format", "shard-gb"}, {"help", "quiet"});
+  Args a(argc, argv, 2, convert_spec());
   if (a.has("help")) {
-    std::puts(
-        "reasonseg convert (--model DIR | --random-weights lisa-7b|lisa-13b|mid) --out DIR\n"
-        "                  [--format safetensors|bin] [--shard-gb 10]\n"
-        "Re-shards a checkpoint (tensors keep their dtypes; other files and sub-directories are copied), or\n"
-        "writes a random checkpoint of a preset in the released layout: bf16 LLaMA and projector, fp32 SAM\n"
-        "and text_hidden_fcs, no vision-tower keys, plus a random CLIP tower directory and a config.");
+    std::fputs(help_text(convert_spec()).c_str(), stdout);
     return 0;
   }
   const std::string out = a.require("out"), format = a.get("format", "safetensors");
@@ -151,7 +162,7 @@ int cmd_convert(int argc, char** argv) {
   std::ofstream(fs::path(out) / tower / "config.json") << clip_vision_config_json(cfg.vision).dump(2) << "\n";
   std::ofstream(fs::path(out) / "config.json") << lisa_config_json(cfg, tower).dump(2) << "\n";
   std::ofstream(fs::path(out) / "added_tokens.json") << nlohmann::json(preset_added_tokens(cfg)).dump(2) << "\n";
-  fs::copy_file(REASONSEG_DEFAULT_TOKENIZER_CLI, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing);
+  fs::copy_file(data_path("tokenizer.model"), fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing);
   return 0;
 }
 

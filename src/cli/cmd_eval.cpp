@@ -8,7 +8,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 #include "reasonseg/eval.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "util/error.hpp"
@@ -26,23 +26,37 @@ std::string csv_field(const std::string& s) {
 }
 }  // namespace
 
+const CommandSpec& eval_spec() {
+  static const CommandSpec spec = [] {
+    CommandSpec s{"eval", "--dataset DIR (--model DIR | --pred-dir DIR)",
+                  "Scores a ReasonSeg split (gIoU, cIoU, Acc@0.5) from the engine or from saved masks.", {}, ""};
+    s.options = model_option_specs();
+    s.options.insert(s.options.end(), {
+        {"dataset", "DIR", "ReasonSeg-format split: NAME.jpg + NAME.json"},
+        {"mode", "M", "generate (chat.py's path; all masks of an answer united) or teacher-forced (\"[SEG].\") (generate)"},
+        {"pred-dir", "DIR", "score NAME.png files instead of running a model (non-zero = foreground)"},
+        {"json", "FILE", "write the scores and per-sample IoUs as JSON"},
+        {"pretty", "", "indent the JSON"},
+        {"csv", "FILE", "write per-sample rows as CSV"},
+        {"save-masks", "DIR", "write each predicted mask as DIR/NAME.png"},
+        {"limit", "N", "score only the first N samples (all)"},
+        {"all-texts", "", "ask every text of a sample, not only the first"},
+    });
+    s.details =
+        "Metrics as LISA's validate(): per sample IoU = inter / (union + 1e-5), 1 when the union is empty (ignore\n"
+        "pixels excluded); gIoU = sum IoU / (n + 1e-5); cIoU = sum inter / (sum union + 1e-10); Acc@0.5 = fraction\n"
+        "of samples with IoU > 0.5 (not computed by LISA). A missing prediction file counts as empty.\n"
+        "Exit status 4 when some samples could not be scored (listed under \"failed\"; \"complete\": false): the\n"
+        "scores then cover only the others and are no full-set result.";
+    return s;
+  }();
+  return spec;
+}
+
 int cmd_eval(int argc, char** argv) {
-  auto value_opts = kModelOptions;
-  for (auto o : {"dataset", "mode", "pred-dir", "json", "csv", "save-masks", "limit"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights", "all-texts", "allow-special-tokens"});
+  Args a(argc, argv, 2, eval_spec());
   if (a.has("help")) {
-    std::puts(
-        "reasonseg eval --dataset DIR (--model DIR [--vision-tower DIR] [--mode generate|teacher-forced] | --pred-dir DIR)\n"
-        "               [--json FILE] [--csv FILE] [--save-masks DIR] [--limit N] [--all-texts]\n"
-        "Scores a ReasonSeg split (NAME.jpg + NAME.json). Metrics as LISA's validate():\n"
-        "  per sample IoU = inter / (union + 1e-5), 1 when the union is empty (ignore pixels excluded);\n"
-        "  gIoU = sum IoU / (n + 1e-5); cIoU = sum inter / (sum union + 1e-10);\n"
-        "  Acc@0.5 = fraction of samples with IoU > 0.5 (not computed by LISA).\n"
-        "--mode teacher-forced (LISA's validation: answer \"[SEG].\") or generate (default: chat.py's path;\n"
-        "all masks of an answer are united; no [SEG] = empty prediction).\n"
-        "--pred-dir scores NAME.png files (non-zero = foreground; a missing file counts as empty).\n"
-        "Exit status 4 when some samples could not be scored (listed under \"failed\"; \"complete\": false):\n"
-        "the scores then cover only the others and are no full-set result.");
+    std::fputs(help_text(eval_spec()).c_str(), stdout);
     return 0;
   }
   const std::string dataset = a.require("dataset");
@@ -127,7 +141,7 @@ int cmd_eval(int argc, char** argv) {
   if (a.has("json")) {
     std::ofstream f(a.get("json"));
     if (!f) fail(a.get("json"), ": cannot write");
-    f << j.dump(2) << "\n";
+    f << j.dump(a.has("pretty") ? 2 : -1) << "\n";
   }
   std::printf("gIoU %.4f  cIoU %.4f  Acc@0.5 %.4f  (n=%lld scored, %zu failed, %zu missing predictions)\n", acc.giou(),
               acc.ciou(), acc.acc_at_05(), (long long)acc.count(), failed.size(), missing.size());

@@ -1,51 +1,96 @@
 // reasonseg segment: one image, one instruction -> answer, masks, overlay, JSON, tensor dump.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
-#include "image/image_files.hpp"
-#include "io/safetensors.hpp"
-#include "pipeline/trace.hpp"
+#include "reasonseg/image_io.hpp"
 #include "reasonseg/overlay.hpp"
 #include "reasonseg/segmenter.hpp"
+#include "reasonseg/version.hpp"
 #include "util/error.hpp"
+
+namespace fs = std::filesystem;
 
 namespace reasonseg::cli {
 
+const CommandSpec& segment_spec() {
+  static const CommandSpec spec = [] {
+    CommandSpec s{"segment", "--model DIR --image FILE --prompt TEXT",
+                  "Answers an instruction about an image and segments every [SEG] of the answer.", {}, ""};
+    s.options = model_option_specs();
+    s.options.insert(s.options.end(), {
+        {"image", "FILE", "the image (PNG, JPEG, PPM/PGM)"},
+        {"prompt", "TEXT", "the instruction"},
+        {"answer", "TEXT", "teacher forcing (LISA's validation path) instead of generation"},
+        {"stream", "", "print the answer while it is generated"},
+        {"timeout-ms", "MS", "stop generating after MS milliseconds (no limit)"},
+        {"out-mask", "PREFIX", "write PREFIX_0.png, PREFIX_1.png ... (255 inside the mask)"},
+        {"overlay", "FILE", "write the image with every mask tinted and outlined, and a legend"},
+        {"json", "FILE|-", "write text, ids, masks (score, area, bbox, file), timings as JSON (- : stdout)"},
+        {"pretty", "", "indent the JSON"},
+        {"dump-tensors", "FILE", "write every intermediate tensor of the run as safetensors"},
+    });
+    s.details =
+        "Output files go where the paths say (relative to the current directory). Without --json -, the answer\n"
+        "and one line per mask go to stdout and the per-stage timings to stderr.\n"
+        "models/tiny-lisa-a, the bundled model, has random weights: its answers are gibberish and its masks\n"
+        "meaningless textures. Point --model at a released LISA checkpoint for real results.";
+    return s;
+  }();
+  return spec;
+}
+
+namespace {
+// The bundled tiny model has random weights: said on screen and in the overlay, so that nobody
+// mistakes its output for what reasonseg does with a real checkpoint.
+bool is_bundled_demo_model(const std::string& model_dir) {
+  std::error_code ec;
+  try {
+    return !model_dir.empty() && fs::equivalent(model_dir, data_path("models/tiny-lisa-a"), ec);
+  } catch (const Error&) {
+    return false;
+  }
+}
+}  // namespace
+
 int cmd_segment(int argc, char** argv) {
-  auto value_opts = kModelOptions;
-  for (auto o : {"image", "prompt", "answer", "out-mask", "overlay", "json", "dump-tensors"}) value_opts.insert(o);
-  Args a(argc, argv, 2, value_opts, {"help", "quiet", "copy-weights", "allow-special-tokens"});
+  Args a(argc, argv, 2, segment_spec());
   if (a.has("help")) {
-    std::puts(
-        "reasonseg segment --model DIR --image FILE --prompt TEXT [options]\n"
-        "  --vision-tower DIR     CLIP tower (default: from config.json, relative to --model)\n"
-        "  --device auto|cpu|cuda --dtype auto|fp32|bf16|fp16 --threads N --max-new-tokens N (512)\n"
-        "  --max-image-pixels N   refuse larger images before decoding them (1e8)\n"
-        "  --answer TEXT          teacher forcing (LISA's validation path) instead of generation\n"
-        "  --out-mask PREFIX      writes PREFIX_0.png, PREFIX_1.png ... (255 = mask)\n"
-        "  --overlay FILE         the image with every mask tinted and outlined\n"
-        "  --json FILE|-          text, ids, masks (score, area, bbox, file), timings\n"
-        "  --dump-tensors FILE    every intermediate tensor of the run, as safetensors\n"
-        "  --quiet                no progress bar\n"
-        "Random weights give meaningless masks: point --model at a real LISA checkpoint.");
+    std::fputs(help_text(segment_spec()).c_str(), stdout);
     return 0;
   }
   SegmenterOptions opt = segmenter_options(a);
   const std::string image_path = a.require("image"), prompt = a.require("prompt");
+  const std::string json_path = a.get("json");
+  const bool json_stdout = json_path == "-", stream = a.has("stream") && !json_stdout;
   cv::Mat image = read_image_file(image_path, true, opt.max_image_pixels);
+  const bool demo = opt.random_weights.empty() && is_bundled_demo_model(opt.model_dir);
+  if (demo && !a.has("quiet"))
+    std::fprintf(stderr, "note: %s is the bundled tiny model with random weights: expect a gibberish answer and a "
+                         "meaningless mask (the pipeline runs end to end; use a released LISA checkpoint for real results)\n",
+                 opt.model_dir.c_str());
   ReasoningSegmenter seg(opt);
-  TensorCollector trace;
-  TensorCollector* tp = a.has("dump-tensors") ? &trace : nullptr;
+  TraceRecorder trace;
+  TraceRecorder* tp = a.has("dump-tensors") ? &trace : nullptr;
   auto ctx = seg.encode_image(image, ColorOrder::BGR, tp);
-  SegmentResult r = a.has("answer") ? seg.segment_teacher_forced(ctx, prompt, a.get("answer"), {}, tp)
-                                    : seg.segment(ctx, prompt, {}, tp);
+  QueryOptions q;
+  q.timeout_ms = a.get_double("timeout-ms", 0);
+  if (stream)
+    q.on_text = [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    };
+  SegmentResult r = a.has("answer") ? seg.segment_teacher_forced(ctx, prompt, a.get("answer"), q, tp)
+                                    : seg.segment(ctx, prompt, q, tp);
 
   nlohmann::json j;
   j["text"] = r.text;
+  j["has_target"] = r.has_target();
   j["chat_text"] = r.chat_text;
   j["input_ids"] = r.input_ids;
   j["output_ids"] = r.output_ids;
@@ -66,27 +111,32 @@ int cmd_segment(int argc, char** argv) {
   j["prefill_tokens"] = r.prefill_tokens;
   j["decode_tokens"] = r.decode_tokens;
   j["load_s"] = seg.load_seconds();
+  if (demo) j["note"] = "bundled tiny model with random weights: the answer and masks are meaningless";
   if (a.has("overlay")) {
-    std::string f = a.get("overlay");
-    write_image_file(f, draw_overlay(image, ColorOrder::BGR, r.masks));
+    const std::string caption = (demo ? "[random-weight demo model] answer: " : "answer: ") + r.text;
+    write_image_file(a.get("overlay"), draw_overlay(image, ColorOrder::BGR, r.masks, caption));
   }
-  if (tp) {
-    write_safetensors(a.get("dump-tensors"), trace.tensors);
+  if (tp) trace.save_safetensors(a.get("dump-tensors"));
+  const std::string dumped = j.dump(a.has("pretty") ? 2 : -1);
+  if (json_stdout) {
+    // Only the JSON on stdout (the timings are inside it), written and flushed in one piece.
+    std::fwrite(dumped.data(), 1, dumped.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    return 0;
   }
-  std::string json_path = a.get("json");
-  if (json_path == "-") {
-    std::cout << j.dump(2) << "\n";
-  } else {
-    if (!json_path.empty()) {
-      std::ofstream f(json_path);
-      if (!f) fail(json_path, ": cannot write");
-      f << j.dump(2) << "\n";
-    }
-    std::cout << r.text << "\n";
-    if (r.masks.empty()) std::cout << "no target: the answer has no [SEG]\n";
-    for (size_t i = 0; i < r.masks.size(); ++i)
-      std::cout << "mask " << i << ": score " << r.masks[i].score << ", area " << r.masks[i].area << " px\n";
+  if (!json_path.empty()) {
+    std::ofstream f(json_path);
+    if (!f) fail(json_path, ": cannot write");
+    f << dumped << "\n";
   }
+  if (stream) std::cout << "\n";
+  else std::cout << r.text << "\n";
+  if (r.masks.empty()) std::cout << "no target: the answer has no [SEG]\n";
+  for (size_t i = 0; i < r.masks.size(); ++i)
+    std::cout << "mask " << i << ": score " << r.masks[i].score << ", area " << r.masks[i].area << " px\n";
+  if (a.has("overlay")) std::cout << "overlay: " << a.get("overlay") << "\n";
+  std::cout.flush();
   std::fprintf(stderr, "timings (ms):");
   for (auto& [k, v] : r.timings_ms) std::fprintf(stderr, " %s=%.1f", k.c_str(), v);
   std::fprintf(stderr, "\n");

@@ -11,13 +11,22 @@
 
 namespace reasonseg::cli {
 
+const CommandSpec& tokenize_spec() {
+  static const CommandSpec spec{
+      "tokenize", "--model DIR TEXT", "Prints the token ids of a text, exactly as transformers 4.31 tokenizes it.",
+      {{"model", "DIR", "directory holding tokenizer.model (and added_tokens.json)"},
+       {"chat", "", "tokenize the single-turn chat prompt for TEXT (prints the prompt too; -200 marks the image)"},
+       {"template", "NAME", "conversation template for --chat: llava_v1 or llava_llama_2 (llava_v1)"},
+       {"json", "", "print {\"prompt\", \"ids\"} as JSON"},
+       {"allow-special-tokens", "", "let [SEG], </s>, ... in TEXT act as tokens"}},
+      "Ids start with BOS. User text never yields control tokens unless --allow-special-tokens."};
+  return spec;
+}
+
 int cmd_tokenize(int argc, char** argv) {
-  Args a(argc, argv, 2, {"model", "template"}, {"chat", "json", "help", "allow-special-tokens"});
+  Args a(argc, argv, 2, tokenize_spec());
   if (a.has("help")) {
-    std::puts("reasonseg tokenize --model DIR [--chat] [--json] [--template llava_v1|llava_llama_2] TEXT\n"
-              "Prints token ids (BOS first). --chat builds the single-turn chat prompt for TEXT and prints the\n"
-              "prompt and its ids (-200 marks the image). User text never yields control tokens unless\n"
-              "--allow-special-tokens.");
+    std::fputs(help_text(tokenize_spec()).c_str(), stdout);
     return 0;
   }
   const std::string model = a.require("model");

@@ -1,4 +1,4 @@
-// reasonseg command-line tool: segment, tokenize, eval, bench, convert.
+// reasonseg command-line tool: segment, tokenize, eval, bench, convert, version.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -6,38 +6,63 @@
 
 #include "cli/commands.hpp"
 #include "reasonseg/error.hpp"
+#include "reasonseg/version.hpp"
 
 namespace {
-const char* kUsage =
-    "reasonseg: reasoning segmentation (LISA) in C++\n"
-    "\n"
-    "usage: reasonseg <command> [options]\n"
-    "  segment   --model DIR --image FILE --prompt TEXT [--vision-tower DIR] [--device D] [--dtype T]\n"
-    "            [--threads N] [--max-new-tokens N] [--answer TEXT] [--out-mask PREFIX] [--overlay FILE]\n"
-    "            [--json FILE|-] [--dump-tensors FILE.safetensors] [--allow-special-tokens]\n"
-    "  tokenize  --model DIR [--chat] [--json] TEXT\n"
-    "  eval      --dataset DIR (--model DIR [--vision-tower DIR] [--mode generate|teacher-forced] | --pred-dir DIR)\n"
-    "            [--json FILE] [--csv FILE] [--save-masks DIR] [--limit N] [--all-texts]\n"
-    "  bench     (--model DIR [--vision-tower DIR] | --random-weights PRESET) [--image FILE] [--prompt TEXT]\n"
-    "            [--device D] [--dtype T] [--threads N] [--runs N] [--new-tokens N] [--json FILE]\n"
-    "  convert   (--model DIR | --random-weights PRESET) --out DIR [--format safetensors|bin] [--dtype T]\n"
-    "\n"
-    "Run 'reasonseg <command> --help' for details.\n";
+
+using reasonseg::cli::CommandSpec;
+
+struct Command {
+  const CommandSpec& (*spec)();
+  int (*run)(int, char**);
+};
+
+const Command kCommands[] = {
+    {reasonseg::cli::segment_spec, reasonseg::cli::cmd_segment},
+    {reasonseg::cli::eval_spec, reasonseg::cli::cmd_eval},
+    {reasonseg::cli::bench_spec, reasonseg::cli::cmd_bench},
+    {reasonseg::cli::tokenize_spec, reasonseg::cli::cmd_tokenize},
+    {reasonseg::cli::convert_spec, reasonseg::cli::cmd_convert},
+};
+
+// Generated from the same tables as every command's --help.
+std::string usage() {
+  std::string out = "reasonseg " + std::string(reasonseg::version()) +
+                    ": reasoning segmentation (LISA) in C++\n\nusage: reasonseg <command> [options]\n\n";
+  for (const auto& c : kCommands) {
+    const auto& s = c.spec();
+    out += "  " + s.name + std::string(10 - s.name.size(), ' ') + s.summary + "\n" + std::string(12, ' ') +
+           "reasonseg " + s.name + " " + s.synopsis + " [options]\n";
+  }
+  out += "  version   prints the library version and where its data files are\n";
+  out += "\n'reasonseg <command> --help' lists a command's options.\n";
+  return out;
 }
+
+int cmd_version() {
+  std::printf("reasonseg %s\n", reasonseg::version());
+  try {
+    std::printf("data directory: %s\n", reasonseg::data_dir().c_str());
+  } catch (const reasonseg::Error& e) {
+    std::printf("data directory: not found (%s)\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(usage().c_str(), argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  std::string cmd = argv[1];
+  const std::string cmd = argv[1];
   try {
-    if (cmd == "segment") return reasonseg::cli::cmd_segment(argc, argv);
-    if (cmd == "tokenize") return reasonseg::cli::cmd_tokenize(argc, argv);
-    if (cmd == "eval") return reasonseg::cli::cmd_eval(argc, argv);
-    if (cmd == "bench") return reasonseg::cli::cmd_bench(argc, argv);
-    if (cmd == "convert") return reasonseg::cli::cmd_convert(argc, argv);
-    std::fprintf(stderr, "reasonseg: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    if (cmd == "version" || cmd == "--version") return cmd_version();
+    for (const auto& c : kCommands)
+      if (c.spec().name == cmd) return c.run(argc, argv);
+    std::fprintf(stderr, "reasonseg: unknown command '%s'\n\n%s", cmd.c_str(), usage().c_str());
     return 2;
   } catch (const reasonseg::Error& e) {
     std::fprintf(stderr, "reasonseg %s: error: %s\n", cmd.c_str(), e.what());

@@ -1,4 +1,4 @@
-#include "image/image_files.hpp"
+#include "reasonseg/image_io.hpp"
 
 #include <cctype>
 #include <cstdio>

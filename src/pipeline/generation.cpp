@@ -32,7 +32,8 @@ void decode_step(const LoadedModel& m, ImageState& st, int64_t token, torch::Ten
 }  // namespace
 
 Generation generate(const LoadedModel& m, ImageState& st, const PromptPlan& plan, int64_t keep, bool teacher_forced,
-                    int max_new, const QueryOptions& q, TraceSink* trace, std::map<std::string, double>& ms) {
+                    int max_new, const QueryOptions& q, const DecodeControl& control, TraceSink* trace,
+                    std::map<std::string, double>& ms) {
   const auto& llama = m.model->llama;
   const int64_t T0 = int64_t(plan.seq.size());
   Generation g;
@@ -63,6 +64,10 @@ Generation generate(const LoadedModel& m, ImageState& st, const PromptPlan& plan
   report(trace, "prefill_last_logits", logits);
   g.stopped_by = StopReason::MaxNewTokens;
   for (int step = 0; step < max_new; ++step) {
+    if (control.has_deadline && std::chrono::steady_clock::now() >= control.deadline) {
+      g.stopped_by = StopReason::Deadline;
+      break;
+    }
     require_finite(logits, "the LLM's logits");
     int64_t next = logits.argmax().item<int64_t>();
     if (trace) step_logits.push_back(logits.to(torch::kCPU, torch::kFloat32));
@@ -70,6 +75,10 @@ Generation generate(const LoadedModel& m, ImageState& st, const PromptPlan& plan
     if (next == m.seg_id) seg_rows.push_back(last.clone());  // `last` may be a graph's output buffer
     if (next == m.cfg.eos_token_id && !q.ignore_eos) {
       g.stopped_by = StopReason::Eos;
+      break;
+    }
+    if (control.stream && !control.stream->push(next)) {
+      g.stopped_by = StopReason::Cancelled;
       break;
     }
     if (step + 1 == max_new) break;

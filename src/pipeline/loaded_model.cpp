@@ -8,14 +8,12 @@
 #include "io/checkpoint.hpp"
 #include "pipeline/finite.hpp"
 #include "reasonseg/process.hpp"
+#include "reasonseg/version.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
 
 namespace fs = std::filesystem;
 
-#ifndef REASONSEG_DEFAULT_TOKENIZER
-#define REASONSEG_DEFAULT_TOKENIZER ""
-#endif
 
 namespace reasonseg {
 
@@ -51,9 +49,8 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
     if (!tokdir.empty() && fs::exists(fs::path(tokdir) / "tokenizer.model")) {
       tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(tokdir));
     } else {
-      std::string sp = REASONSEG_DEFAULT_TOKENIZER;
-      if (sp.empty() || !fs::exists(sp))
-        fail("--random-weights: no tokenizer.model found; pass --model DIR holding one");
+      // LLaMA's vocabulary, installed with the library (reasonseg/version.hpp).
+      const std::string sp = data_path("tokenizer.model");
       tok = std::make_unique<Tokenizer>(sp, preset_added_tokens(cfg));
     }
   } else {

@@ -8,9 +8,10 @@
 
 namespace reasonseg {
 
-PromptPlan plan_prompt(const LoadedModel& m, const std::string& text, const std::string* answer) {
+PromptPlan plan_prompt(const LoadedModel& m, const std::string& text, const std::string* answer,
+                       const std::vector<ConversationTurn>& history) {
   PromptPlan p;
-  Prompt prompt = build_prompt(m.tpl, text, m.cfg.mm_use_im_start_end, answer);
+  Prompt prompt = build_prompt(m.tpl, text, m.cfg.mm_use_im_start_end, answer, history);
   p.input_ids = tokenize_prompt(*m.tok, prompt, m.opt.allow_special_tokens_in_prompt);
   int images = 0;
   for (auto id : p.input_ids) images += id == kImageTokenIndex;
@@ -27,8 +28,12 @@ PromptPlan plan_prompt(const LoadedModel& m, const std::string& text, const std:
     for (size_t k = 0; k + 1 < p.input_ids.size(); ++k)
       if (p.input_ids[k + 1] == m.seg_id) p.seg_rows.push_back(row_of[k]);
   const int64_t max_pos = m.cfg.llm.max_position_embeddings;
-  if (int64_t(p.seq.size()) > max_pos)
-    fail("instruction: the prompt needs ", p.seq.size(), " positions but the model's context is ", max_pos);
+  if (int64_t(p.seq.size()) > max_pos) {
+    if (history.empty())
+      fail("instruction: the prompt needs ", p.seq.size(), " positions but the model's context is ", max_pos);
+    fail("instruction: the conversation (", history.size(), " earlier turns and this one) needs ", p.seq.size(),
+         " positions but the model's context is ", max_pos, "; drop turns with ImageContext::truncate_history");
+  }
   return p;
 }
 

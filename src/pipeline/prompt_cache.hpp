@@ -17,9 +17,10 @@ struct PromptPlan {
   std::vector<int64_t> seg_rows;   // teacher forcing: positions of the token before each [SEG]
 };
 
-// Renders and tokenizes `text` (plus `answer` and </s> for teacher forcing) with the model's
-// template; checks the image count and the context length.
-PromptPlan plan_prompt(const LoadedModel& m, const std::string& text, const std::string* answer);
+// Renders and tokenizes `history` and `text` (plus `answer` and </s> for teacher forcing) with the
+// model's template; checks the image count and the context length.
+PromptPlan plan_prompt(const LoadedModel& m, const std::string& text, const std::string* answer,
+                       const std::vector<ConversationTurn>& history = {});
 
 // Embeddings of seq[from:]: token ids through embed_tokens, image positions from the CLIP features.
 torch::Tensor embed_sequence(const LoadedModel& m, const ImageState& st, const std::vector<int64_t>& seq, size_t from);

@@ -18,44 +18,67 @@ ConvTemplate parse_conv_template(const std::string& name) {
   fail("conversation template '", name, "' is unknown (llava_v1, llava_llama_2)");
 }
 
-Prompt build_prompt(ConvTemplate tpl, const std::string& instruction, bool im_start_end, const std::string* answer) {
-  std::string image = im_start_end ? "<im_start><image><im_end>" : "<image>";
+Prompt build_prompt(ConvTemplate tpl, const std::string& instruction, bool im_start_end, const std::string* answer,
+                    const std::vector<ConversationTurn>& history) {
+  const std::string image = im_start_end ? "<im_start><image><im_end>" : "<image>";
   Prompt p;
-  auto user = [&](std::string& s) {
-    s += image + "\n";
-    p.user_ranges.push_back({s.size(), s.size() + instruction.size()});
-    s += instruction;
+  std::string& s = p.text;
+  bool first_user = true;
+  auto user = [&](const std::string& question) {
+    if (first_user) s += image + "\n";
+    first_user = false;
+    p.user_ranges.push_back({s.size(), s.size() + question.size()});
+    s += question;
+  };
+  // " " + answer; an answer with generated ids replaces the space too (the ids begin with "▁...").
+  auto assistant = [&](const std::string& text, const std::vector<int64_t>* ids) {
+    const size_t space = s.size();
+    s += " ";
+    p.answer_ranges.push_back({s.size(), s.size() + text.size()});
+    s += text;
+    if (ids && !ids->empty()) p.splices.push_back({space, s.size(), ids});
   };
   if (tpl == ConvTemplate::LlavaV1) {
-    // SepStyle.TWO: system, " USER: " msg, " ASSISTANT:" then " " answer "</s>".
-    p.text = std::string(kLlavaV1System) + " USER: ";
-    user(p.text);
-    p.text += " ASSISTANT:";
-    if (answer) {
-      p.text += " ";
-      p.user_ranges.push_back({p.text.size(), p.text.size() + answer->size()});
-      p.text += *answer + "</s>";
-    }
+    // SepStyle.TWO: system, then "ROLE: message" each followed by sep " " (user) or sep2 "</s>"
+    // (assistant); the open assistant turn is "ASSISTANT:".
+    s = std::string(kLlavaV1System) + " ";
+    auto turn = [&](const std::string& q, const std::string* a, const std::vector<int64_t>* ids) {
+      s += "USER: ";
+      user(q);
+      s += " ASSISTANT:";
+      if (a) {
+        assistant(*a, ids);
+        s += "</s>";
+      }
+    };
+    for (const auto& t : history) turn(t.question, &t.answer, &t.answer_ids);
+    turn(instruction, answer, nullptr);
   } else {
-    // SepStyle.LLAMA_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{msg} [/INST]" then " answer </s>".
-    p.text = std::string("[INST] <<SYS>>\n") + kLlama2System + "\n<</SYS>>\n\n";
-    user(p.text);
-    p.text += " [/INST]";
-    if (answer) {
-      p.text += " ";
-      p.user_ranges.push_back({p.text.size(), p.text.size() + answer->size()});
-      p.text += *answer + " </s>";
-    }
+    // SepStyle.LLAMA_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{msg} [/INST]", then " answer </s>",
+    // later user turns "<s>[INST] {msg} [/INST]".
+    auto turn = [&](const std::string& q, const std::string* a, const std::vector<int64_t>* ids) {
+      if (first_user) s += std::string("[INST] <<SYS>>\n") + kLlama2System + "\n<</SYS>>\n\n";
+      else s += "<s>[INST] ";
+      user(q);
+      s += " [/INST]";
+      if (a) {
+        assistant(*a, ids);
+        s += " </s>";
+      }
+    };
+    for (const auto& t : history) turn(t.question, &t.answer, &t.answer_ids);
+    turn(instruction, answer, nullptr);
   }
   return p;
 }
 
 std::vector<int64_t> tokenize_prompt(const Tokenizer& tok, const Prompt& prompt, bool allow_special_in_user) {
-  // An answer given for teacher forcing must keep its [SEG]; the user's instruction must not.
-  Tokenizer::Ranges plain;
-  if (!allow_special_in_user && !prompt.user_ranges.empty()) plain.push_back(prompt.user_ranges[0]);
-  auto in_plain = [&](size_t b, size_t e) {
-    for (auto& [pb, pe] : plain)
+  // Answers keep their [SEG]; the user's questions must not yield control tokens. Neither yields an image.
+  Tokenizer::Ranges plain, no_image = prompt.answer_ranges;
+  if (!allow_special_in_user) plain = prompt.user_ranges;
+  no_image.insert(no_image.end(), plain.begin(), plain.end());
+  auto in_no_image = [&](size_t b, size_t e) {
+    for (auto& [pb, pe] : no_image)
       if (b < pe && pb < e) return true;
     return false;
   };
@@ -64,7 +87,7 @@ std::vector<int64_t> tokenize_prompt(const Tokenizer& tok, const Prompt& prompt,
   std::vector<int64_t> ids;
   size_t start = 0;
   bool first = true;
-  auto emit = [&](size_t b, size_t e) {
+  auto emit_text = [&](size_t b, size_t e) {
     Tokenizer::Ranges local;
     for (auto& [pb, pe] : plain) {
       size_t lb = std::max(pb, b), le = std::min(pe, e);
@@ -74,8 +97,17 @@ std::vector<int64_t> tokenize_prompt(const Tokenizer& tok, const Prompt& prompt,
     ids.insert(ids.end(), chunk.begin() + (first ? 0 : 1), chunk.end());
     first = false;
   };
+  auto emit = [&](size_t b, size_t e) {  // text, with the spliced answers' ids in place of their text
+    for (const auto& sp : prompt.splices) {
+      if (sp.begin < b || sp.end > e) continue;
+      emit_text(b, sp.begin);
+      ids.insert(ids.end(), sp.ids->begin(), sp.ids->end());
+      b = sp.end;
+    }
+    emit_text(b, e);
+  };
   for (size_t pos = s.find(img); pos != std::string::npos; pos = s.find(img, pos + 1)) {
-    if (in_plain(pos, pos + img.size())) continue;
+    if (in_no_image(pos, pos + img.size())) continue;
     emit(start, pos);
     ids.push_back(kImageTokenIndex);
     start = pos + img.size();

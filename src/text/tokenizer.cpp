@@ -12,13 +12,6 @@ namespace fs = std::filesystem;
 
 namespace reasonseg {
 
-#ifndef REASONSEG_SPM_SHIM_BUILD_PATH
-#define REASONSEG_SPM_SHIM_BUILD_PATH ""
-#endif
-#ifndef REASONSEG_SPM_SHIM_INSTALL_PATH
-#define REASONSEG_SPM_SHIM_INSTALL_PATH ""
-#endif
-
 namespace {
 
 // SentencePiece through the private shim library (see spm_shim.cpp for why).
@@ -39,8 +32,6 @@ const SpmApi& spm_api() {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&spm_api), &info) && info.dli_fname)
       candidates.push_back((fs::path(info.dli_fname).parent_path() / "libreasonseg_spm.so").string());
-    candidates.push_back(REASONSEG_SPM_SHIM_BUILD_PATH);
-    candidates.push_back(REASONSEG_SPM_SHIM_INSTALL_PATH);
     candidates.push_back("libreasonseg_spm.so");
     void* lib = nullptr;
     std::string tried;

@@ -1,5 +1,7 @@
 #include "util/progress.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace reasonseg {
@@ -42,6 +44,9 @@ void ProgressBar::finish() {
 
 void ProgressBar::draw(bool final) {
   if (!enabled_) return;
+  // Redrawn in place only on a terminal: a log file gets one line when the work is done.
+  static const bool tty = ::isatty(2) == 1;
+  if (!tty && !final) return;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double frac = total_ > 0 ? double(done_) / double(total_) : 1.0;
   int width = 30, fill = int(frac * width + 0.5);
@@ -49,7 +54,7 @@ void ProgressBar::draw(bool final) {
   bar.resize(width, '.');
   double rate = secs > 0 ? done_ / secs : 0;
   double eta = rate > 0 ? (total_ - done_) / rate : 0;
-  std::fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s/s %s %.1fs%s", label_.c_str(), bar.c_str(),
+  std::fprintf(stderr, "%s%s [%s] %3.0f%% %s/%s %s/s %s %.1fs%s", tty ? "\r" : "", label_.c_str(), bar.c_str(),
                frac * 100, human(done_, bytes_).c_str(), human(total_, bytes_).c_str(),
                human(rate, bytes_).c_str(), final ? "in" : "ETA", final ? secs : eta,
                final ? "\n" : "   ");

@@ -1,4 +1,4 @@
-// Reading and writing image files for the CLI and the tests.
+// Reading and writing image files, with the size checked from the header before decoding.
 //
 // Built with OpenCV's imgcodecs (the default), every format OpenCV knows is read and written.
 // Built without it (REASONSEG_WITH_IMGCODECS=OFF, as the GPU check does: imgcodecs pulls ~200 MB
