@@ -25,6 +25,13 @@ const std::vector<OptionSpec>& model_option_specs() {
   return specs;
 }
 
+CommandSpec model_command(std::string name, std::string synopsis, std::string summary, std::vector<OptionSpec> own,
+                          std::string details) {
+  CommandSpec s{std::move(name), std::move(synopsis), std::move(summary), model_option_specs(), std::move(details)};
+  s.options.insert(s.options.end(), own.begin(), own.end());
+  return s;
+}
+
 std::string help_text(const CommandSpec& spec) {
   std::string out = "usage: reasonseg " + spec.name + " " + spec.synopsis + " [options]\n" + spec.summary + "\n\noptions:\n";
   size_t width = 0;

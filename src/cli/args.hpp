@@ -26,6 +26,9 @@ struct CommandSpec {
 
 // The options every model-loading command shares (--model, --vision-tower, --device, ...).
 const std::vector<OptionSpec>& model_option_specs();
+// A model-loading command: the shared model options, then `own`.
+CommandSpec model_command(std::string name, std::string synopsis, std::string summary, std::vector<OptionSpec> own,
+                          std::string details);
 // `reasonseg NAME --help`: synopsis, the option table, details.
 std::string help_text(const CommandSpec& spec);
 

@@ -98,11 +98,10 @@ Query run_query(const ReasoningSegmenter& seg, ImageContext& ctx, const std::str
 }  // namespace
 
 const CommandSpec& bench_spec() {
-  static const CommandSpec spec = [] {
-    CommandSpec s{"bench", "(--model DIR | --random-weights PRESET)",
-                  "Measures a first query and a follow-up per stage, tokens/s and decode bandwidth.", {}, ""};
-    s.options = model_option_specs();
-    s.options.insert(s.options.end(), {
+  static const CommandSpec spec = model_command(
+      "bench", "(--model DIR | --random-weights PRESET)",
+      "Measures a first query and a follow-up per stage, tokens/s and decode bandwidth.",
+      {
         {"image", "FILE", "the image (the bundled examples/dog.png)"},
         {"prompt", "TEXT", "the first question"},
         {"followup", "TEXT", "the follow-up question on the same image"},
@@ -112,15 +111,12 @@ const CommandSpec& bench_spec() {
         {"json", "FILE", "write every number as JSON"},
         {"pretty", "", "indent the JSON"},
         {"trace", "FILE", "write a Chrome trace of every LibTorch operator of the last run"},
-    });
-    s.details =
+      },
         "Each run: a first query on a freshly encoded image, then a follow-up question on the same image (CLIP\n"
         "and SAM encodings and the prompt-prefix KV cache reused). Reports medians and min/max per stage, tokens/s\n"
         "and decode bandwidth (weight bytes per token / time per token) against the memory bandwidth measured\n"
         "between the two queries of each run: CPU read bandwidth, or on CUDA a device-to-device copy.\n"
-        "--trace output opens in chrome://tracing or Perfetto.";
-    return s;
-  }();
+        "--trace output opens in chrome://tracing or Perfetto.");
   return spec;
 }
 

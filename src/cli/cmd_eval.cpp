@@ -27,11 +27,10 @@ std::string csv_field(const std::string& s) {
 }  // namespace
 
 const CommandSpec& eval_spec() {
-  static const CommandSpec spec = [] {
-    CommandSpec s{"eval", "--dataset DIR (--model DIR | --pred-dir DIR)",
-                  "Scores a ReasonSeg split (gIoU, cIoU, Acc@0.5) from the engine or from saved masks.", {}, ""};
-    s.options = model_option_specs();
-    s.options.insert(s.options.end(), {
+  static const CommandSpec spec = model_command(
+      "eval", "--dataset DIR (--model DIR | --pred-dir DIR)",
+      "Scores a ReasonSeg split (gIoU, cIoU, Acc@0.5) from the engine or from saved masks.",
+      {
         {"dataset", "DIR", "ReasonSeg-format split: NAME.jpg + NAME.json"},
         {"mode", "M", "generate (chat.py's path; all masks of an answer united) or teacher-forced (\"[SEG].\") (generate)"},
         {"pred-dir", "DIR", "score NAME.png files instead of running a model (non-zero = foreground)"},
@@ -41,15 +40,12 @@ const CommandSpec& eval_spec() {
         {"save-masks", "DIR", "write each predicted mask as DIR/NAME.png"},
         {"limit", "N", "score only the first N samples (all)"},
         {"all-texts", "", "ask every text of a sample, not only the first"},
-    });
-    s.details =
+      },
         "Metrics as LISA's validate(): per sample IoU = inter / (union + 1e-5), 1 when the union is empty (ignore\n"
         "pixels excluded); gIoU = sum IoU / (n + 1e-5); cIoU = sum inter / (sum union + 1e-10); Acc@0.5 = fraction\n"
         "of samples with IoU > 0.5 (not computed by LISA). A missing prediction file counts as empty.\n"
         "Exit status 4 when some samples could not be scored (listed under \"failed\"; \"complete\": false): the\n"
-        "scores then cover only the others and are no full-set result.";
-    return s;
-  }();
+        "scores then cover only the others and are no full-set result.");
   return spec;
 }
 

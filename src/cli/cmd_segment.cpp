@@ -18,11 +18,10 @@ namespace fs = std::filesystem;
 namespace reasonseg::cli {
 
 const CommandSpec& segment_spec() {
-  static const CommandSpec spec = [] {
-    CommandSpec s{"segment", "--model DIR --image FILE --prompt TEXT",
-                  "Answers an instruction about an image and segments every [SEG] of the answer.", {}, ""};
-    s.options = model_option_specs();
-    s.options.insert(s.options.end(), {
+  static const CommandSpec spec = model_command(
+      "segment", "--model DIR --image FILE --prompt TEXT",
+      "Answers an instruction about an image and segments every [SEG] of the answer.",
+      {
         {"image", "FILE", "the image (PNG, JPEG, PPM/PGM)"},
         {"prompt", "TEXT", "the instruction"},
         {"answer", "TEXT", "teacher forcing (LISA's validation path) instead of generation"},
@@ -33,14 +32,11 @@ const CommandSpec& segment_spec() {
         {"json", "FILE|-", "write text, ids, masks (score, area, bbox, file), timings as JSON (- : stdout)"},
         {"pretty", "", "indent the JSON"},
         {"dump-tensors", "FILE", "write every intermediate tensor of the run as safetensors"},
-    });
-    s.details =
+      },
         "Output files go where the paths say (relative to the current directory). Without --json -, the answer\n"
         "and one line per mask go to stdout and the per-stage timings to stderr.\n"
         "models/tiny-lisa-a, the bundled model, has random weights: its answers are gibberish and its masks\n"
-        "meaningless textures. Point --model at a released LISA checkpoint for real results.";
-    return s;
-  }();
+        "meaningless textures. Point --model at a released LISA checkpoint for real results.");
   return spec;
 }
 

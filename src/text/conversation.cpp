@@ -18,57 +18,48 @@ ConvTemplate parse_conv_template(const std::string& name) {
   fail("conversation template '", name, "' is unknown (llava_v1, llava_llama_2)");
 }
 
+namespace {
+// How a template writes one exchange: first_user + question + after_user + " " + answer + after_answer
+// for the first turn, later_user instead of first_user after it.
+struct TurnFormat {
+  std::string preamble, first_user, later_user, after_user, after_answer;
+};
+
+TurnFormat turn_format(ConvTemplate tpl) {
+  if (tpl == ConvTemplate::LlavaV1)
+    // SepStyle.TWO: system + sep " ", then "ROLE: message" followed by sep " " (user) or sep2 "</s>"
+    // (assistant); the open assistant turn is "ASSISTANT:".
+    return {std::string(kLlavaV1System) + " ", "USER: ", "USER: ", " ASSISTANT:", "</s>"};
+  // SepStyle.LLAMA_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{msg} [/INST]", then " answer </s>",
+  // later user turns "<s>[INST] {msg} [/INST]".
+  return {"", std::string("[INST] <<SYS>>\n") + kLlama2System + "\n<</SYS>>\n\n", "<s>[INST] ", " [/INST]", " </s>"};
+}
+}  // namespace
+
 Prompt build_prompt(ConvTemplate tpl, const std::string& instruction, bool im_start_end, const std::string* answer,
                     const std::vector<ConversationTurn>& history) {
   const std::string image = im_start_end ? "<im_start><image><im_end>" : "<image>";
+  const TurnFormat f = turn_format(tpl);
   Prompt p;
   std::string& s = p.text;
-  bool first_user = true;
-  auto user = [&](const std::string& question) {
-    if (first_user) s += image + "\n";
-    first_user = false;
+  s = f.preamble;
+  bool first = true;
+  auto turn = [&](const std::string& question, const std::string* text, const std::vector<int64_t>* ids) {
+    s += first ? f.first_user + image + "\n" : f.later_user;  // the image belongs to the first user turn
+    first = false;
     p.user_ranges.push_back({s.size(), s.size() + question.size()});
-    s += question;
-  };
-  // " " + answer; an answer with generated ids replaces the space too (the ids begin with "▁...").
-  auto assistant = [&](const std::string& text, const std::vector<int64_t>* ids) {
+    s += question + f.after_user;
+    if (!text) return;  // the open assistant turn
+    // " " + answer; an answer with generated ids replaces the space too (the ids begin with "▁...").
     const size_t space = s.size();
     s += " ";
-    p.answer_ranges.push_back({s.size(), s.size() + text.size()});
-    s += text;
+    p.answer_ranges.push_back({s.size(), s.size() + text->size()});
+    s += *text;
     if (ids && !ids->empty()) p.splices.push_back({space, s.size(), ids});
+    s += f.after_answer;
   };
-  if (tpl == ConvTemplate::LlavaV1) {
-    // SepStyle.TWO: system, then "ROLE: message" each followed by sep " " (user) or sep2 "</s>"
-    // (assistant); the open assistant turn is "ASSISTANT:".
-    s = std::string(kLlavaV1System) + " ";
-    auto turn = [&](const std::string& q, const std::string* a, const std::vector<int64_t>* ids) {
-      s += "USER: ";
-      user(q);
-      s += " ASSISTANT:";
-      if (a) {
-        assistant(*a, ids);
-        s += "</s>";
-      }
-    };
-    for (const auto& t : history) turn(t.question, &t.answer, &t.answer_ids);
-    turn(instruction, answer, nullptr);
-  } else {
-    // SepStyle.LLAMA_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{msg} [/INST]", then " answer </s>",
-    // later user turns "<s>[INST] {msg} [/INST]".
-    auto turn = [&](const std::string& q, const std::string* a, const std::vector<int64_t>* ids) {
-      if (first_user) s += std::string("[INST] <<SYS>>\n") + kLlama2System + "\n<</SYS>>\n\n";
-      else s += "<s>[INST] ";
-      user(q);
-      s += " [/INST]";
-      if (a) {
-        assistant(*a, ids);
-        s += " </s>";
-      }
-    };
-    for (const auto& t : history) turn(t.question, &t.answer, &t.answer_ids);
-    turn(instruction, answer, nullptr);
-  }
+  for (const auto& t : history) turn(t.question, &t.answer, &t.answer_ids);
+  turn(instruction, answer, nullptr);
   return p;
 }
 
