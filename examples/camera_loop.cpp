@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
         reasonseg::QueryOptions q;
         q.timeout_ms = 10'000;
         reasonseg::SegmentResult r = segmenter.segment(ctx, prompt, q);
-        latest = r.masks;
+        latest = r.has_target() ? r.masks : std::vector<reasonseg::SegMask>{};
         answer = r.text;
         ++queries;
         query_ms_sum += ms_since(t0);

@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       std::printf("\n");
 
       const std::string overlay = out_dir + "/chat_turn" + std::to_string(turn) + ".png";
-      reasonseg::write_image_file(overlay, reasonseg::draw_overlay(image, reasonseg::ColorOrder::BGR, r.masks, r.text));
+      reasonseg::write_image_file(overlay, reasonseg::draw_overlay(image, reasonseg::ColorOrder::BGR, r, r.text));
       std::printf("(%zu mask%s -> %s; %lld new positions computed, %.0f ms)\n", r.masks.size(),
                   r.masks.size() == 1 ? "" : "s", overlay.c_str(), static_cast<long long>(r.prefill_tokens),
                   r.timings_ms["total"]);

@@ -19,6 +19,9 @@ OUT=${OUT:-/tmp/reasonseg-gpu-check}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 SYS=$ROOT/third_party/gpu/sysroot/usr
+if [ ! -d "$SYS" ] && [ -f third_party/gpu/sysroot.tar.xz ]; then
+  tar -C third_party/gpu -xJf third_party/gpu/sysroot.tar.xz
+fi
 if [ ! -d "$SYS" ]; then
   echo "gpu-check: $SYS is missing: run scripts/gpu-payload.sh on the CPU machine and carry third_party/gpu" >&2
   exit 2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU dry run of the one-call GPU check, on the CPU machine, as the GPU machine will see it:
 #  - a staging folder holding exactly what a device call carries (git's tracked and
-#    untracked-not-ignored files, plus third_party/gpu from scripts/gpu-payload.sh), its size printed;
+#    untracked-not-ignored files, plus third_party/gpu from scripts/gpu-payload.sh), its size printed
+#    (gpu-check.sh unpacks the sysroot there);
 #  - a private mount namespace in which the system's OpenCV, SentencePiece, nlohmann/json and
 #    Catch2 (headers, CMake files, libraries) are hidden (empty mounts over them), so the build
 #    can only use the carried sysroot;
@@ -15,7 +16,7 @@ ROOT=$PWD
 OUT=${1:-/tmp/reasonseg-dry-run-out}
 VENV=${VENV:-$ROOT/.venv-torch}
 [ -x "$VENV/bin/python3" ] || bash scripts/install-torch-wheel.sh "$VENV"
-[ -d third_party/gpu/sysroot ] || bash scripts/gpu-payload.sh
+[ -f third_party/gpu/sysroot.tar.xz ] || bash scripts/gpu-payload.sh
 STAGE=$(mktemp -d /tmp/reasonseg-dry-run.XXXXXX)
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$STAGE"
 cp -r --parents third_party/gpu "$STAGE"

@@ -247,7 +247,7 @@ reasonseg_status reasonseg_write_overlay(const reasonseg_image* image, const rea
     require(path != nullptr && *path, "path is NULL or empty");
     for (const auto& m : result->r.masks)
       require(m.mask.rows == image->bgr.rows && m.mask.cols == image->bgr.cols, "the result is not about this image");
-    reasonseg::write_image_file(path, reasonseg::draw_overlay(image->bgr, reasonseg::ColorOrder::BGR, result->r.masks));
+    reasonseg::write_image_file(path, reasonseg::draw_overlay(image->bgr, reasonseg::ColorOrder::BGR, result->r, result->r.text));
   });
 }
 

@@ -19,6 +19,24 @@ DType parse_dtype(const std::string& s) {
   fail("--dtype: '", s, "' is not one of auto, fp32, bf16, fp16");
 }
 
+ModelFamily parse_model_family(const std::string& s) {
+  if (s == "auto") return ModelFamily::Auto;
+  if (s == "lisa") return ModelFamily::Lisa;
+  if (s == "sesame") return ModelFamily::Sesame;
+  if (s == "lisa++" || s == "lisa_plus" || s == "lisaplus") return ModelFamily::LisaPlus;
+  fail("--family: '", s, "' is not one of auto, lisa, sesame, lisa++");
+}
+
+std::string to_string(ModelFamily f) {
+  switch (f) {
+    case ModelFamily::Auto: return "auto";
+    case ModelFamily::Lisa: return "lisa";
+    case ModelFamily::Sesame: return "sesame";
+    case ModelFamily::LisaPlus: return "lisa++";
+  }
+  return "?";
+}
+
 std::string to_string(Device d) { return d == Device::Auto ? "auto" : d == Device::CPU ? "cpu" : "cuda"; }
 
 std::string to_string(DType d) {

@@ -59,7 +59,7 @@ cv::Mat legend(int width, const std::vector<SegMask>& masks, const std::string& 
   const int line_h = int(30 * scale + 0.5) + 4, margin = int(8 * scale + 0.5) + 2;
   std::vector<std::pair<std::string, cv::Scalar>> lines;
   for (auto& l : wrap(caption, width - 2 * margin, scale)) lines.push_back({l, {255, 255, 255}});
-  if (masks.empty()) lines.push_back({"no target: the answer has no [SEG]", {160, 160, 160}});
+  if (masks.empty()) lines.push_back({"no target", {160, 160, 160}});
   for (size_t i = 0; i < masks.size(); ++i) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "mask %zu: score %.3f, %lld px (%.1f%%)", i, double(masks[i].score),
@@ -95,6 +95,11 @@ cv::Mat draw_overlay(const cv::Mat& image, ColorOrder order, const std::vector<S
   cv::Mat with_legend;
   cv::vconcat(out, legend(out.cols, masks, caption, int64_t(out.total())), with_legend);
   return with_legend;
+}
+
+cv::Mat draw_overlay(const cv::Mat& image, ColorOrder order, const SegmentResult& result, const std::string& caption) {
+  static const std::vector<SegMask> none;
+  return draw_overlay(image, order, result.has_target() ? result.masks : none, caption);
 }
 
 }  // namespace reasonseg

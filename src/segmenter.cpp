@@ -109,9 +109,6 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
   } else {
     r.output_ids = g.output_ids;
   }
-  std::vector<int64_t> all(r.input_ids);
-  if (!answer) all.insert(all.end(), r.output_ids.begin(), r.output_ids.end());
-  r.text = chat_cleanup(m->tok->decode(r.output_ids));
   std::vector<int64_t> answer_ids;  // generated ids without EOS: a conversation's history keeps them
   if (answer) {
     r.answer = *answer;
@@ -120,8 +117,20 @@ SegmentResult ReasoningSegmenter::Impl::run(ImageContext& ctx, const std::string
     if (g.stopped_by == StopReason::Eos && !answer_ids.empty()) answer_ids.pop_back();
     r.answer = m->tok->decode(answer_ids);
   }
-  r.chat_text = chat_cleanup(m->tok->decode(all));
+  const bool sesame = m->family == ModelFamily::Sesame;
+  if (sesame) {
+    // SESAME's demo prints the new tokens decoded without special tokens.
+    r.text = r.chat_text = m->tok->decode(r.output_ids, true);
+  } else {
+    std::vector<int64_t> all(r.input_ids);
+    if (!answer) all.insert(all.end(), r.output_ids.begin(), r.output_ids.end());
+    r.text = chat_cleanup(m->tok->decode(r.output_ids));
+    r.chat_text = chat_cleanup(m->tok->decode(all));
+  }
+  // SESAME's evaluate() returns the first [SEG]'s mask only.
+  if (g.seg_hidden.defined() && sesame) g.seg_hidden = g.seg_hidden.narrow(0, 0, 1);
   if (g.seg_hidden.defined()) r.masks = decode_masks(*m, st, g.seg_hidden, q, trace, r.timings_ms);
+  r.target_present = !r.masks.empty() && (!sesame || r.masks[0].area > 0);
   join_sam_encoder(st);  // the first query reports the whole encoding, SAM's included
   double total_ms = total.ms();
   if (!st.encode_ms.empty()) {
@@ -184,6 +193,7 @@ SegmentResult ReasoningSegmenter::segment_prompts(ImageContext& ctx, const std::
   q.points = points;
   if (box) q.box = *box;
   r.masks = decode_masks(*impl_->m, *ctx.state_, torch::Tensor(), q, nullptr, r.timings_ms);
+  r.target_present = !r.masks.empty();
   return r;
 }
 
@@ -199,6 +209,7 @@ std::vector<int64_t> ReasoningSegmenter::prompt_ids(const std::string& instructi
 
 Device ReasoningSegmenter::device() const { return impl_->m->device.is_cuda() ? Device::CUDA : Device::CPU; }
 DType ReasoningSegmenter::dtype() const { return impl_->m->dtype_enum; }
+ModelFamily ReasoningSegmenter::family() const { return impl_->m->family; }
 int ReasoningSegmenter::seg_token_id() const { return impl_->m->seg_id; }
 double ReasoningSegmenter::load_seconds() const { return impl_->m->load_s; }
 

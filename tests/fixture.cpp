@@ -20,7 +20,9 @@ reasonseg::Device test_device() {
   }
   return d;
 }
-std::string case_dir(const std::string& name) { return data_dir() + "/tiny-lisa-a/cases/" + name; }
+std::string case_dir(const std::string& name, const std::string& fixture) {
+  return data_dir() + "/" + fixture + "/cases/" + name;
+}
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);

@@ -16,7 +16,8 @@ std::string model_dir();   // models/tiny-lisa-a (the bundled tiny model)
 // it also turns TF32 off for cuBLAS and cuDNN (process-wide, test binary only): fp32 parity means
 // fp32 arithmetic.
 reasonseg::Device test_device();
-std::string case_dir(const std::string& name);
+// A case of a fixture family: tests/data/FIXTURE/cases/NAME.
+std::string case_dir(const std::string& name, const std::string& fixture = "tiny-lisa-a");
 nlohmann::json read_json(const std::string& path);
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies
 

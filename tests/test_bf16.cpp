@@ -12,9 +12,9 @@
 using namespace reasonseg;
 
 namespace {
-SegmenterOptions opts(DType d) {
+SegmenterOptions opts(const std::string& fixture, DType d) {
   SegmenterOptions o;
-  o.model_dir = rstest::model_dir();
+  o.model_dir = fixture == "tiny-lisa-a" ? rstest::model_dir() : rstest::data_dir() + "/" + fixture;
   o.device = rstest::test_device();
   o.dtype = d;
   o.max_new_tokens = 32;
@@ -36,14 +36,16 @@ double iou(const cv::Mat& a, const cv::Mat& b) {
 }
 }  // namespace
 
-TEST_CASE("bf16 vs fp32 on every fixture case: ids, margins, mask IoU", "[bf16]") {
-  ReasoningSegmenter f32(opts(DType::Float32)), b16(opts(DType::BFloat16));
-  auto fixture = rstest::read_json(rstest::data_dir() + "/tiny-lisa-a/fixture.json");
-  std::printf("\n%-22s %-8s %-10s %-14s %s\n", "case", "ids", "1st diff", "fp32 margin", "mask IoU vs fp32");
+TEST_CASE("bf16 vs fp32 on every case of every fixture family: ids, margins, mask IoU", "[bf16]") {
+  const std::string fx = GENERATE(as<std::string>{}, "tiny-lisa-a", "tiny-sesame-a", "tiny-lisapp-a");
+  ReasoningSegmenter f32(opts(fx, DType::Float32)), b16(opts(fx, DType::BFloat16));
+  auto fixture = rstest::read_json(rstest::data_dir() + "/" + fx + "/fixture.json");
+  std::printf("\n%s (%s)\n%-22s %-8s %-10s %-14s %s\n", fx.c_str(), to_string(f32.family()).c_str(), "case", "ids",
+              "1st diff", "fp32 margin", "mask IoU vs fp32");
   for (auto& fc : fixture["cases"]) {
     std::string name = fc["name"];
-    auto cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
-    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fc["image"].get<std::string>());
+    auto cj = rstest::read_json(rstest::case_dir(name, fx) + "/case.json");
+    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/" + fx + "/" + fc["image"].get<std::string>());
     auto c32 = f32.encode_image(img), c16 = b16.encode_image(img);
     SegmentResult a, b;
     TensorCollector trace32;

@@ -126,6 +126,30 @@ TEST_CASE("CLI segment --json - writes only one JSON line to stdout; the demo mo
   REQUIRE(std::count(pretty.begin(), pretty.end(), '\n') > 10);
 }
 
+TEST_CASE("CLI segment on SESAME: has_target false and 'no target' when the answer has no [SEG]", "[cli][families]") {
+  auto cj = rstest::read_json(rstest::case_dir("g2_no_seg_sa_truck", "tiny-sesame-a") + "/case.json");
+  const std::string model = rstest::data_dir() + "/tiny-sesame-a";
+  REQUIRE(run("segment --quiet --model " + model + " --image " + model + "/images/sa_truck.png --prompt \"" +
+              cj["instruction"].get<std::string>() + "\" --dtype fp32 --max-new-tokens 32 --json " + tmp("sa.json") +
+              " --overlay " + tmp("sa_overlay.png") + " > " + tmp("sa.out")) == 0);
+  auto j = rstest::read_json(tmp("sa.json"));
+  REQUIRE(j["family"] == "sesame");
+  REQUIRE(j["has_target"] == false);
+  REQUIRE(j["masks"].empty());
+  REQUIRE(j["text"] == cj["text_output"]);
+  REQUIRE_THAT(read_file(tmp("sa.out")), Catch::Contains("no target"));
+  REQUIRE(!cv::imread(tmp("sa_overlay.png")).empty());
+  // LISA++'s task sentence from the CLI.
+  auto pj = rstest::read_json(rstest::case_dir("g1_two_seg_inst_pa_dog", "tiny-lisapp-a") + "/case.json");
+  const std::string pp = rstest::data_dir() + "/tiny-lisapp-a";
+  REQUIRE(run("segment --quiet --model " + pp + " --image " + pp + "/images/pa_dog.png --prompt \"" +
+              pj["instruction_base"].get<std::string>() + "\" --task inst-conv-seg --dtype fp32 --max-new-tokens 32 --json " +
+              tmp("pp.json") + " > /dev/null") == 0);
+  auto k = rstest::read_json(tmp("pp.json"));
+  REQUIRE(k["input_ids"] == pj["input_ids"]);
+  REQUIRE(k["masks"].size() == 2);
+}
+
 TEST_CASE("CLI help: generated from each command's option table, the same at the top level", "[cli]") {
   REQUIRE(run("--help > " + tmp("help.txt")) == 0);
   const std::string top = read_file(tmp("help.txt"));

@@ -1,5 +1,6 @@
-// Stage-by-stage parity with the reference on every case of tiny-lisa-a (fp32; CPU, or the
-// device REASONSEG_TEST_DEVICE names), with the tolerances each case.json states. The queries
+// Stage-by-stage parity with the reference on every case of the three fixture families, each made by
+// its authors' own code: LISA v1 (tiny-lisa-a), SESAME (tiny-sesame-a) and LISA++ (tiny-lisapp-a)
+// (fp32; CPU, or the device REASONSEG_TEST_DEVICE names), with the tolerances each case.json states. The queries
 // run the path users run: a trace only listens. Positions reused from caches (the model's text
 // before the image, an image's previous prompt) are not recomputed, so the fixture's tensors are
 // compared from the first position the prefill computed. Follow-ups (a second query on the same
@@ -17,16 +18,20 @@ using torch::indexing::Slice;
 
 namespace {
 
-const ReasoningSegmenter& fp32_model() {
-  static ReasoningSegmenter seg([] {
+// The model of a fixture family: the bundled tiny-lisa-a, or the fixture directory itself. Every
+// choice (family, template, projector, image tokens) comes from the checkpoint's config.
+const ReasoningSegmenter& fp32_model(const std::string& fixture) {
+  static std::map<std::string, std::unique_ptr<ReasoningSegmenter>> models;
+  auto& m = models[fixture];
+  if (!m) {
     SegmenterOptions o;
-    o.model_dir = rstest::model_dir();
+    o.model_dir = fixture == "tiny-lisa-a" ? rstest::model_dir() : rstest::data_dir() + "/" + fixture;
     o.device = rstest::test_device();
     o.dtype = DType::Float32;
     o.max_new_tokens = 32;
-    return o;
-  }());
-  return seg;
+    m = std::make_unique<ReasoningSegmenter>(o);
+  }
+  return *m;
 }
 
 struct Tol {
@@ -46,6 +51,7 @@ Tol tolerance(const nlohmann::json& tols, const std::string& base) {
 }
 
 struct CaseRun {
+  std::string fixture;
   int64_t clip_rows = -1;
   nlohmann::json cj;
   ImageContext ctx;
@@ -79,16 +85,18 @@ std::string question_of(const nlohmann::json& cj) {
 }
 
 // Runs a fixture case on a freshly encoded image, or as a follow-up on `earlier`'s context.
-CaseRun run_case(const std::string& name, const nlohmann::json& fixture_case, CaseRun* earlier = nullptr) {
+CaseRun run_case(const std::string& fixture, const std::string& name, const nlohmann::json& fixture_case,
+               CaseRun* earlier = nullptr) {
   CaseRun c;
-  c.cj = rstest::read_json(rstest::case_dir(name) + "/case.json");
-  auto& seg = fp32_model();
+  c.fixture = fixture;
+  c.cj = rstest::read_json(rstest::case_dir(name, fixture) + "/case.json");
+  auto& seg = fp32_model(fixture);
   TensorCollector tr;
   if (earlier) {
     c.ctx = std::move(earlier->ctx);
     c.follow_up = true;
   } else {
-    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/" + fixture_case["image"].get<std::string>());
+    cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/" + fixture + "/" + fixture_case["image"].get<std::string>());
     c.ctx = seg.encode_image(img, ColorOrder::BGR, &tr);
   }
   QueryOptions q;
@@ -166,7 +174,7 @@ int64_t summed_count(const CaseRun& c, const std::string& base, const std::strin
 
 // Every expected tensor of the case, compared with what the query computed.
 void check_case(const std::string& name, CaseRun& c) {
-  auto exp = rstest::read_tensors(rstest::case_dir(name) + "/expected.safetensors");
+  auto exp = rstest::read_tensors(rstest::case_dir(name, c.fixture) + "/expected.safetensors");
   auto& tols = c.cj["tolerances"];
   INFO(name << (c.follow_up ? " (follow-up)" : "") << ", prefill from position " << c.prefill_start);
   // Token ids and texts: exact.
@@ -177,8 +185,25 @@ void check_case(const std::string& name, CaseRun& c) {
   }
   REQUIRE(c.result.input_ids == c.cj["input_ids"].get<std::vector<int64_t>>());
   REQUIRE(int(c.result.masks.size()) == c.cj["num_masks"].get<int>());
+  // Presence: SESAME's object_presence; LISA and LISA++: a [SEG] was generated.
+  if (c.cj.contains("object_presence")) REQUIRE(c.result.has_target() == c.cj["object_presence"].get<bool>());
+  else REQUIRE(c.result.has_target() == (c.cj["num_masks"].get<int>() > 0));
+  // SESAME's output_mask: the first mask thresholded, or zeros at the image size.
+  if (exp.count("output_mask")) {
+    const auto& om = exp.at("output_mask");
+    if (c.result.masks.empty()) {
+      REQUIRE(om.sum().item<int64_t>() == 0);
+    } else {
+      const cv::Mat& m = c.result.masks[0].mask;
+      REQUIRE(m.rows == om.size(0));
+      REQUIRE(m.cols == om.size(1));
+      auto ours = torch::from_blob(m.data, {m.rows, m.cols}, torch::kUInt8).ne(0);
+      auto unstable = exp.at("mask_logits")[0].abs().lt(1e-3);
+      REQUIRE((ours.ne(om.ne(0)) & ~unstable).sum().item<int64_t>() == 0);
+    }
+  }
   for (auto& [key, e] : exp) {
-    if (key == "mask_binary") continue;
+    if (key == "mask_binary" || key == "output_mask") continue;
     if (c.follow_up && image_stage(key)) {
       REQUIRE(c.trace.count(key) == 0);  // cached in the context: not recomputed
       continue;
@@ -225,27 +250,43 @@ const nlohmann::json& fixture_case(const nlohmann::json& fixture, const std::str
   throw;
 }
 
-}  // namespace
-
-TEST_CASE("fp32 parity with the reference, every stage of every case, on the path users run", "[parity]") {
-  auto fixture = rstest::read_json(rstest::data_dir() + "/tiny-lisa-a/fixture.json");
+// Every case of a fixture, fresh and asked again on the same image.
+void check_fixture(const std::string& fx) {
+  auto fixture = rstest::read_json(rstest::data_dir() + "/" + fx + "/fixture.json");
   for (auto& fc : fixture["cases"]) {
     std::string name = fc["name"];
     SECTION(name) {
-      CaseRun c = run_case(name, fc);
+      CaseRun c = run_case(fx, name, fc);
       check_case(name, c);
       REQUIRE(c.prefill_start > 0);  // the text before the image came from the model's prefix cache
     }
     SECTION(name + ", asked again on the same image") {
-      CaseRun first = run_case(name, fc);
-      CaseRun again = run_case(name, fc, &first);
+      CaseRun first = run_case(fx, name, fc);
+      CaseRun again = run_case(fx, name, fc, &first);
       check_case(name, again);
       REQUIRE(again.prefill_start > first.prefill_start);  // the image and the prompt's start reused
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("fp32 parity with the reference, every stage of every case, on the path users run", "[parity]") {
+  check_fixture("tiny-lisa-a");
   SECTION("a different question as a follow-up: t2 after g3 on the same image") {
-    CaseRun g3 = run_case("g3_zero_seg_a_dog", fixture_case(fixture, "g3_zero_seg_a_dog"));
-    CaseRun t2 = run_case("t2_tf_val_a_dog", fixture_case(fixture, "t2_tf_val_a_dog"), &g3);
+    auto fixture = rstest::read_json(rstest::data_dir() + "/tiny-lisa-a/fixture.json");
+    CaseRun g3 = run_case("tiny-lisa-a", "g3_zero_seg_a_dog", fixture_case(fixture, "g3_zero_seg_a_dog"));
+    CaseRun t2 = run_case("tiny-lisa-a", "t2_tf_val_a_dog", fixture_case(fixture, "t2_tf_val_a_dog"), &g3);
     check_case("t2_tf_val_a_dog", t2);
   }
+}
+
+TEST_CASE("SESAME: fp32 parity with its own inference code, every stage; presence; first mask only", "[parity][sesame]") {
+  REQUIRE(fp32_model("tiny-sesame-a").family() == ModelFamily::Sesame);
+  check_fixture("tiny-sesame-a");
+}
+
+TEST_CASE("LISA++: fp32 parity with its own code, every stage; several [SEG], one mask each", "[parity][lisapp]") {
+  REQUIRE(fp32_model("tiny-lisapp-a").family() == ModelFamily::LisaPlus);
+  check_fixture("tiny-lisapp-a");
 }

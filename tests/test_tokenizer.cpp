@@ -1,5 +1,6 @@
 // Tokenizer: the 30 LLaMA vectors, every fixture prompt, decoding, and user-text protection.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "fixture.hpp"
@@ -85,6 +86,7 @@ TEST_CASE("llava_llama_2 template renders LLaVA's LLAMA_2 style", "[tokenizer]")
   REQUIRE(p.text.rfind("[INST] <<SYS>>\n", 0) == 0);
   REQUIRE(p.text.find("<</SYS>>\n\n<im_start><image><im_end>\nfind it [/INST]") != std::string::npos);
   REQUIRE_THROWS_AS(parse_conv_template("vicuna"), reasonseg::Error);
+  REQUIRE(parse_conv_template("vicuna_v1") == ConvTemplate::VicunaV1);
 }
 
 TEST_CASE("added tokens may not take a base-vocabulary id or share one", "[tokenizer]") {
@@ -93,4 +95,15 @@ TEST_CASE("added tokens may not take a base-vocabulary id or share one", "[token
   REQUIRE_THROWS_WITH(Tokenizer(sp, {{"[SEG]", 32000}, {"<im_start>", 32000}}), Catch::Contains("share id 32000"));
   // Restating a base piece with its own id is what HF's files do for </s>: accepted.
   REQUIRE_NOTHROW(Tokenizer(sp, {{"</s>", 2}, {"[SEG]", 32000}}));
+}
+
+TEST_CASE("a file that is no SentencePiece model is named as such, not with SentencePiece's source line", "[tokenizer]") {
+  const std::string bad = (std::filesystem::temp_directory_path() / "reasonseg_not_a_model.model").string();
+  {
+    std::ofstream f(bad, std::ios::binary);
+    f << "garbage\x01\x02 not a protobuf";
+  }
+  REQUIRE_THROWS_WITH(Tokenizer(bad, {}), Catch::Contains(bad) && Catch::Contains("not a SentencePiece model") &&
+                                              !Catch::Contains("sentencepiece_processor.cc"));
+  std::filesystem::remove(bad);
 }

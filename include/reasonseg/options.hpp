@@ -12,7 +12,18 @@ enum class Device { Auto, CPU, CUDA };
 // Auto: bf16 on CUDA; on CPU bf16 where the CPU has native bf16 (AMX / AVX512-BF16), else fp32.
 enum class DType { Auto, Float32, BFloat16, Float16 };
 
+// The model family: how prompts are rendered, answers printed and masks returned (docs/models.md).
+//   Lisa     LISA v1 (LLaVA v1): llava_v1 template, chat.py's text, one mask per [SEG].
+//   Sesame   SESAME (LLaVA-1.5): vicuna_v1 template, the new tokens without special tokens, only the
+//            first [SEG]'s mask; no [SEG] or an empty first mask means "no target".
+//   LisaPlus LISA++ (LLaVA-1.5): llava_v1 template, chat.py's text, one mask per [SEG] (instances).
+// Auto detects it from config.json: "architectures" naming SESAME -> Sesame; else an
+// "mm_projector_type" key (LLaVA-1.5's) -> LisaPlus; else Lisa.
+enum class ModelFamily { Auto, Lisa, Sesame, LisaPlus };
+
 Device parse_device(const std::string& s);  // "auto", "cpu", "cuda"
+ModelFamily parse_model_family(const std::string& s);  // "auto", "lisa", "sesame", "lisa++"
+std::string to_string(ModelFamily f);
 DType parse_dtype(const std::string& s);    // "auto", "fp32", "bf16", "fp16"
 std::string to_string(Device d);
 std::string to_string(DType d);
@@ -32,8 +43,11 @@ struct SegmenterOptions {
   DType dtype = DType::Auto;
   // Greedy decoding stops at EOS or after this many new tokens (LISA's chat.py uses 512).
   int max_new_tokens = 512;
-  // Conversation template: "llava_v1" (all released LISA v1 checkpoints) or "llava_llama_2".
-  std::string conv_template = "llava_v1";
+  // The model family (see ModelFamily); Auto reads it from the checkpoint's config.
+  ModelFamily family = ModelFamily::Auto;
+  // Conversation template: "" (default) is the family's (llava_v1 for LISA and LISA++, vicuna_v1 for
+  // SESAME); or "llava_v1", "vicuna_v1", "llava_llama_2" (LISA's llama2-based v0 checkpoints).
+  std::string conv_template;
   // When false (default), "[SEG]", "<image>", "</s>", ... typed by the user stay plain text.
   bool allow_special_tokens_in_prompt = false;
   // CPU tensors whose dtype already matches are used straight from the memory-mapped file

@@ -15,5 +15,8 @@ namespace reasonseg {
 // per mask in its colour (score, area) or "no target" when there is no mask.
 cv::Mat draw_overlay(const cv::Mat& image, ColorOrder order, const std::vector<SegMask>& masks,
                      const std::string& caption = "");
+// A result's picture: its masks and the legend, or, when the result has no target (no [SEG], or
+// SESAME's empty first mask), the image untinted with "no target" in the legend.
+cv::Mat draw_overlay(const cv::Mat& image, ColorOrder order, const SegmentResult& result, const std::string& caption);
 
 }  // namespace reasonseg

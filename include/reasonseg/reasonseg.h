@@ -111,7 +111,8 @@ void reasonseg_result_free(reasonseg_result* result);
 const char* reasonseg_result_text(const reasonseg_result* result);
 /* Why generation stopped: "eos", "max_new_tokens", "context", "cancelled", "deadline", ...; "" for NULL. */
 const char* reasonseg_result_stop_reason(const reasonseg_result* result);
-/* 1 when the answer has at least one [SEG] and so a mask, else 0 ("no target"). */
+/* 1 when the answer points at something (the family's rule: a [SEG]; SESAME: a [SEG] whose mask is
+ * not empty), else 0 ("no target"). */
 int32_t reasonseg_result_has_target(const reasonseg_result* result);
 size_t reasonseg_result_mask_count(const reasonseg_result* result);
 
@@ -134,8 +135,8 @@ size_t reasonseg_result_output_ids(const reasonseg_result* result, int64_t* ids,
 
 /* ---- pictures --------------------------------------------------------------------------------- */
 
-/* Writes the image with every mask of `result` tinted and outlined (PNG/JPEG by extension; PPM when
- * built without image codecs). */
+/* Writes the image with every mask of `result` tinted and outlined and a legend (the answer, each
+ * mask's score, or "no target"); PNG/JPEG by extension, PPM when built without image codecs. */
 reasonseg_status reasonseg_write_overlay(const reasonseg_image* image, const reasonseg_result* result, const char* path);
 /* Writes mask `index` of `result` as an 8-bit grayscale image. */
 reasonseg_status reasonseg_write_mask(const reasonseg_result* result, size_t index, const char* path);

@@ -10,3 +10,4 @@
 #include "reasonseg/segmenter.hpp"
 #include "reasonseg/tokenizer.hpp"
 #include "reasonseg/version.hpp"
+#include "reasonseg/prompts.hpp"

@@ -38,20 +38,25 @@ enum class StopReason {
 std::string to_string(StopReason r);
 
 struct SegmentResult {
-  std::string text;                 // the answer: generated tokens decoded, chat.py's cleanup
+  // The answer as the family's own program prints it: LISA and LISA++ decode the new tokens with
+  // chat.py's cleanup (EOS shown as "</s>"); SESAME decodes them without special tokens.
+  std::string text;
   std::string answer;               // the answer decoded without cleanup or EOS (what on_text streamed)
-  std::string chat_text;            // chat.py's full printed text (prompt + answer)
+  std::string chat_text;            // the family's printed text: chat.py's prompt + answer (LISA, LISA++), `text` (SESAME)
   std::vector<int64_t> input_ids;   // prompt ids (with a conversation's earlier turns), the image as -200
   std::vector<int64_t> output_ids;  // generated ids (teacher forcing: the answer's ids)
   StopReason stopped_by = StopReason::MaxNewTokens;
-  std::vector<SegMask> masks;       // one per [SEG]; empty means "no target"
+  std::vector<SegMask> masks;       // one per [SEG] (SESAME: the first [SEG]'s only)
+  // Whether the answer points at something: LISA, LISA++: at least one [SEG]; SESAME (its
+  // object_presence): a [SEG] whose mask has a positive pixel. False is "no target" (a false premise).
+  bool target_present = false;
   // Milliseconds per stage: tokenize, prefill, decode, text_hidden_fcs, mask_decoder, postprocess,
   // total; the first query on an ImageContext also has its encoding: clip, sam_encoder (on CUDA
   // SAM's device time on its own stream, overlapping the prefill), and a total that includes it.
   std::map<std::string, double> timings_ms;
   int64_t prefill_tokens = 0;  // prompt positions computed (the rest reused from caches)
   int64_t decode_tokens = 0;   // tokens generated
-  bool has_target() const { return !masks.empty(); }
+  bool has_target() const { return target_present; }
 };
 
 class ReasoningSegmenter;
@@ -127,6 +132,7 @@ class ReasoningSegmenter {
 
   Device device() const;
   DType dtype() const;
+  ModelFamily family() const;  // as detected from the checkpoint, or as forced by SegmenterOptions::family
   int seg_token_id() const;
   // Bytes of weights held by the model in its run dtype.
   int64_t weight_bytes() const;

@@ -31,9 +31,10 @@ class Tokenizer {
   // Byte ranges [begin, end) of `text` whose added/special-token look-alikes stay plain text.
   using Ranges = std::vector<std::pair<size_t, size_t>>;
   std::vector<int64_t> encode(const std::string& text, bool add_bos = true, const Ranges& plain = {}) const;
-  // Decodes like 4.31's decode(skip_special_tokens=False): added tokens joined with spaces.
-  // Negative ids (the image placeholder) are skipped.
-  std::string decode(const std::vector<int64_t>& ids) const;
+  // Decodes like 4.31's decode(skip_special_tokens=...): added tokens joined with spaces.
+  // Negative ids (the image placeholder) are skipped; with skip_special_tokens also <s>, </s> and
+  // <unk> (the control pieces; added tokens such as [SEG] are not special and stay).
+  std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const;
 
   // Id of an added token such as "[SEG]"; throws naming the token when it is unknown.
   int added_token_id(const std::string& token) const;
@@ -50,9 +51,11 @@ class Tokenizer {
   std::map<std::string, int> added_;
 };
 
-// Conversation templates of LISA's conversation.py.
-enum class ConvTemplate { LlavaV1, LlavaLlama2 };
-ConvTemplate parse_conv_template(const std::string& name);  // "llava_v1", "llava_llama_2"
+// Conversation templates of LLaVA's conversation.py. vicuna_v1 is llava_v1 with another system line
+// ("a curious user", SESAME's demo and evaluation).
+enum class ConvTemplate { LlavaV1, LlavaLlama2, VicunaV1 };
+ConvTemplate parse_conv_template(const std::string& name);  // "llava_v1", "llava_llama_2", "vicuna_v1"
+std::string to_string(ConvTemplate t);
 
 // One earlier exchange of a conversation.
 struct ConversationTurn {

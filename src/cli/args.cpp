@@ -11,12 +11,13 @@ const std::vector<OptionSpec>& model_option_specs() {
   static const std::vector<OptionSpec> specs = {
       {"model", "DIR", "checkpoint directory (HF layout: config.json, tokenizer.model, weights)"},
       {"vision-tower", "DIR", "CLIP tower directory (default: from config.json, relative to --model)"},
-      {"random-weights", "PRESET", "random weights of a full-size preset instead of --model (lisa-7b, lisa-13b, mid)"},
+      {"random-weights", "PRESET", "random weights of a full-size preset instead of --model (lisa-7b, lisa-13b, sesame-7b, mid)"},
       {"device", "D", "auto, cpu or cuda (auto)"},
       {"dtype", "T", "auto, fp32, bf16 or fp16 (auto: bf16 where the hardware has it)"},
       {"threads", "N", "CPU threads (all cores)"},
       {"max-new-tokens", "N", "generation stops after N tokens (512)"},
-      {"template", "NAME", "conversation template: llava_v1 or llava_llama_2 (llava_v1)"},
+      {"family", "F", "model family: auto, lisa, sesame or lisa++ (auto: from config.json)"},
+      {"template", "NAME", "conversation template: llava_v1, vicuna_v1 or llava_llama_2 (the family's)"},
       {"max-image-pixels", "N", "refuse larger images before decoding them (1e8)"},
       {"allow-special-tokens", "", "let [SEG], </s>, ... typed in a prompt act as tokens"},
       {"copy-weights", "", "copy weights into memory instead of mapping the files"},
@@ -133,7 +134,8 @@ SegmenterOptions segmenter_options(const Args& a) {
   const double max_pixels = a.get_double("max-image-pixels", double(o.max_image_pixels));
   if (!(max_pixels >= 1 && max_pixels <= 1e12)) fail("--max-image-pixels: ", max_pixels, " is out of range (1 to 1e12)");
   o.max_image_pixels = int64_t(max_pixels);
-  o.conv_template = a.get("template", "llava_v1");
+  o.conv_template = a.get("template");
+  o.family = parse_model_family(a.get("family", "auto"));
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
   o.progress = progress_wanted(a);
   o.zero_copy_weights = !a.has("copy-weights");

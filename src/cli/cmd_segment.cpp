@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "reasonseg/image_io.hpp"
 #include "reasonseg/overlay.hpp"
+#include "reasonseg/prompts.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "reasonseg/version.hpp"
 #include "util/error.hpp"
@@ -24,6 +25,7 @@ const CommandSpec& segment_spec() {
       {
         {"image", "FILE", "the image (PNG, JPEG, PPM/PGM)"},
         {"prompt", "TEXT", "the instruction"},
+        {"task", "T", "LISA++: append its task sentence (sem-seg, inst-seg, sem-conv-seg, inst-conv-seg, conv, cot)"},
         {"answer", "TEXT", "teacher forcing (LISA's validation path) instead of generation"},
         {"stream", "", "print the answer while it is generated"},
         {"timeout-ms", "MS", "stop generating after MS milliseconds (no limit)"},
@@ -60,7 +62,9 @@ int cmd_segment(int argc, char** argv) {
     return 0;
   }
   SegmenterOptions opt = segmenter_options(a);
-  const std::string image_path = a.require("image"), prompt = a.require("prompt");
+  const std::string image_path = a.require("image");
+  std::string prompt = a.require("prompt");
+  if (a.has("task")) prompt = lisa_plus_prompt(prompt, parse_lisa_plus_task(a.get("task")));
   const std::string json_path = a.get("json");
   const bool json_stdout = json_path == "-", stream = a.has("stream") && !json_stdout;
   cv::Mat image = read_image_file(image_path, true, opt.max_image_pixels);
@@ -91,6 +95,7 @@ int cmd_segment(int argc, char** argv) {
   j["input_ids"] = r.input_ids;
   j["output_ids"] = r.output_ids;
   j["stopped_by"] = to_string(r.stopped_by);
+  j["family"] = to_string(seg.family());
   j["masks"] = nlohmann::json::array();
   for (size_t i = 0; i < r.masks.size(); ++i) {
     const auto& m = r.masks[i];
@@ -110,7 +115,7 @@ int cmd_segment(int argc, char** argv) {
   if (demo) j["note"] = "bundled tiny model with random weights: the answer and masks are meaningless";
   if (a.has("overlay")) {
     const std::string caption = (demo ? "[random-weight demo model] answer: " : "answer: ") + r.text;
-    write_image_file(a.get("overlay"), draw_overlay(image, ColorOrder::BGR, r.masks, caption));
+    write_image_file(a.get("overlay"), draw_overlay(image, ColorOrder::BGR, r, caption));
   }
   if (tp) trace.save_safetensors(a.get("dump-tensors"));
   const std::string dumped = j.dump(a.has("pretty") ? 2 : -1);
@@ -128,7 +133,8 @@ int cmd_segment(int argc, char** argv) {
   }
   if (stream) std::cout << "\n";
   else std::cout << r.text << "\n";
-  if (r.masks.empty()) std::cout << "no target: the answer has no [SEG]\n";
+  if (!r.has_target())
+    std::cout << (r.masks.empty() ? "no target: the answer has no [SEG]\n" : "no target: the mask is empty\n");
   for (size_t i = 0; i < r.masks.size(); ++i)
     std::cout << "mask " << i << ": score " << r.masks[i].score << ", area " << r.masks[i].area << " px\n";
   if (a.has("overlay")) std::cout << "overlay: " << a.get("overlay") << "\n";

@@ -16,7 +16,7 @@ const CommandSpec& tokenize_spec() {
       "tokenize", "--model DIR TEXT", "Prints the token ids of a text, exactly as transformers 4.31 tokenizes it.",
       {{"model", "DIR", "directory holding tokenizer.model (and added_tokens.json)"},
        {"chat", "", "tokenize the single-turn chat prompt for TEXT (prints the prompt too; -200 marks the image)"},
-       {"template", "NAME", "conversation template for --chat: llava_v1 or llava_llama_2 (llava_v1)"},
+       {"template", "NAME", "conversation template for --chat: llava_v1, vicuna_v1 or llava_llama_2 (the family's)"},
        {"json", "", "print {\"prompt\", \"ids\"} as JSON"},
        {"allow-special-tokens", "", "let [SEG], </s>, ... in TEXT act as tokens"}},
       "Ids start with BOS. User text never yields control tokens unless --allow-special-tokens."};
@@ -37,7 +37,9 @@ int cmd_tokenize(int argc, char** argv) {
   std::vector<int64_t> ids;
   if (a.has("chat")) {
     LisaConfig cfg = read_lisa_config(model);
-    Prompt p = build_prompt(parse_conv_template(a.get("template", "llava_v1")), text, cfg.mm_use_im_start_end);
+    const ConvTemplate tpl = a.has("template") ? parse_conv_template(a.get("template"))
+                                               : default_conv_template(detect_family(cfg));
+    Prompt p = build_prompt(tpl, text, cfg.mm_use_im_start_end);
     prompt = p.text;
     ids = tokenize_prompt(tok, p, a.has("allow-special-tokens"));
   } else {

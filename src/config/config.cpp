@@ -151,6 +151,16 @@ int LisaConfig::clip_layers_needed() const {
   return idx;  // hidden_states[idx] is the output of layer idx (0 = embeddings)
 }
 
+ModelFamily detect_family(const LisaConfig& cfg) {
+  if (cfg.architecture.find("SESAME") != std::string::npos) return ModelFamily::Sesame;
+  if (cfg.llava15) return ModelFamily::LisaPlus;
+  return ModelFamily::Lisa;
+}
+
+ConvTemplate default_conv_template(ModelFamily family) {
+  return family == ModelFamily::Sesame ? ConvTemplate::VicunaV1 : ConvTemplate::LlavaV1;
+}
+
 LisaConfig read_lisa_config(const std::string& model_dir) {
   const std::string file = (fs::path(model_dir) / "config.json").string();
   json j = read_json(file);
@@ -184,6 +194,12 @@ LisaConfig read_lisa_config(const std::string& model_dir) {
   if (c.mm_projector_type != "linear" && c.mm_projector_type != "mlp2x_gelu")
     fail(file, ": mm_projector_type \"", c.mm_projector_type, "\" is not supported (linear, mlp2x_gelu)");
   positive(c.out_dim, "out_dim", file);
+  c.llava15 = j.contains("mm_projector_type");
+  if (j.contains("architectures")) {
+    const auto& a = j["architectures"];
+    if (!a.is_array() || (!a.empty() && !a[0].is_string())) fail(file, ": \"architectures\" must be a list of names");
+    if (!a.empty()) c.architecture = a[0].get<std::string>();
+  }
   opt(j, "mm_vision_tower", c.vision_tower, file);
   if (c.vision_tower.empty()) opt(j, "vision_tower", c.vision_tower, file);
   if (j.contains("vision_config") && j["vision_config"].is_object()) {
@@ -252,6 +268,9 @@ nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_t
             {"transformers_version", "4.31.0"}, {"tune_mm_mlp_adapter", false}, {"use_cache", false},
             {"use_mm_proj", true}};
   lisa_fields(c, [&](const char* key, const auto& member) { j[key] = member; });
+  // LISA v1 configs have no projector type; its presence marks a LLaVA-1.5 family (docs/models.md).
+  if (!c.llava15) j.erase("mm_projector_type");
+  if (!c.architecture.empty()) j["architectures"] = {c.architecture};
   j["rope_scaling"] = c.llm.rope_linear_factor == 1.0 ? json(nullptr)
                                                       : json{{"type", "linear"}, {"factor", c.llm.rope_linear_factor}};
   json sam;
@@ -297,18 +316,32 @@ LisaConfig preset_config(const std::string& name) {
     c.sam.encoder_depth = 12;
     c.sam.encoder_num_heads = 12;
     c.sam.encoder_global_attn_indexes = {2, 5, 8, 11};
+  } else if (name == "sesame-7b") {
+    // SESAME-7B: LLaVA-1.5-7B (Vicuna-7B v1.5, CLIP ViT-L/14 at 336 px = 576 image tokens,
+    // mlp2x_gelu projector) + SAM ViT-H; [SEG] = 32000, no <im_start>/<im_end>.
+    c.architecture = "SESAMEForCausalLM";
+    c.llava15 = true;
+    c.mm_projector_type = "mlp2x_gelu";
+    c.mm_use_im_start_end = false;
+    c.vision.image_size = 336;
+    c.vision_tower = "openai/clip-vit-large-patch14-336";
+    c.llm.vocab_size = 32001;
+    c.llm.max_position_embeddings = 4096;
+    c.llm.rms_norm_eps = 1e-5;
   } else {
-    fail("unknown preset '", name, "' (known: lisa-7b, lisa-13b, mid)");
+    fail("unknown preset '", name, "' (known: lisa-7b, lisa-13b, sesame-7b, mid)");
   }
+  c.clip_preprocess.shortest_edge = c.clip_preprocess.crop_height = c.clip_preprocess.crop_width = c.vision.image_size;
   c.mm_hidden_size = c.vision.hidden_size;
   return c;
 }
 
-std::vector<std::string> preset_names() { return {"lisa-7b", "lisa-13b", "mid"}; }
+std::vector<std::string> preset_names() { return {"lisa-7b", "lisa-13b", "sesame-7b", "mid"}; }
 
 std::map<std::string, int> preset_added_tokens(const LisaConfig& c) {
   if (c.llm.vocab_size == 32004)
     return {{"<im_patch>", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}, {"[SEG]", 32003}};
+  if (c.llm.vocab_size == 32001) return {{"[SEG]", 32000}};  // SESAME
   return {{"[SEG]", 32000}, {"<im_start>", 32001}, {"<im_end>", 32002}};
 }
 

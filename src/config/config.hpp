@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "reasonseg/options.hpp"
+#include "reasonseg/tokenizer.hpp"
+
 namespace reasonseg {
 
 // CLIP vision tower (HF CLIPVisionConfig names and defaults).
@@ -89,6 +92,8 @@ struct LisaConfig {
   bool mm_use_im_start_end = true;
   int out_dim = 256;
   int bos_token_id = 1, eos_token_id = 2, pad_token_id = 0;
+  std::string architecture;        // "architectures"[0] of config.json ("LISAForCausalLM", ...)
+  bool llava15 = false;            // config.json has LLaVA-1.5's "mm_projector_type" key
   std::string vision_tower;        // as named in config.json
   bool has_vision_config = false;  // config.json embeds a "vision_config"
   std::string source;              // file the config came from (for messages)
@@ -101,6 +106,12 @@ struct LisaConfig {
   int clip_layers_needed() const;
 };
 
+// The family a config describes, the rule of ModelFamily::Auto: "architectures" naming SESAME ->
+// Sesame; else LLaVA-1.5's "mm_projector_type" key -> LisaPlus; else Lisa (docs/models.md).
+ModelFamily detect_family(const LisaConfig& cfg);
+// The template each family's own inference code renders (SESAME's demo: vicuna_v1; else llava_v1).
+ConvTemplate default_conv_template(ModelFamily family);
+
 // Reads config.json of a LISA model directory (sizes of every sub-model; SAM ViT-H when
 // "sam_config" is absent). Throws reasonseg::Error naming file and key on bad input.
 LisaConfig read_lisa_config(const std::string& model_dir);
@@ -111,7 +122,7 @@ void read_clip_tower_config(const std::string& tower_dir, LisaConfig& cfg);
 // "sam_config" object, so that SAM sizes other than ViT-H read back) and a CLIP tower's config.json.
 nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_tower);
 nlohmann::json clip_vision_config_json(const ClipVisionConfig& c);
-// Built-in full-size configurations: "lisa-7b", "lisa-13b" (and "tiny" for quick tests).
+// Built-in full-size configurations: "lisa-7b", "lisa-13b", "sesame-7b", "mid".
 LisaConfig preset_config(const std::string& name);
 std::vector<std::string> preset_names();
 // Added tokens of the released checkpoint a preset imitates (LISA-7B-v1: [SEG] = 32003;

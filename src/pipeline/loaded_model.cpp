@@ -39,7 +39,6 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
     fail("--dtype fp16 is supported on CUDA only (use bf16 or fp32 on CPU)");
   dtype = dtype_enum == DType::BFloat16 ? torch::kBFloat16 : dtype_enum == DType::Float16 ? torch::kFloat16 : torch::kFloat32;
   if (opt.max_new_tokens < 0) fail("max_new_tokens must be >= 0 (got ", opt.max_new_tokens, ")");
-  m->tpl = parse_conv_template(opt.conv_template);
 
   std::unique_ptr<TensorSource> src, tower_src;
   std::string tower_prefix = "vision_model.";
@@ -80,6 +79,8 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
            "with --vision-tower DIR (SegmenterOptions::vision_tower_dir)");
     }
   }
+  m->family = opt.family != ModelFamily::Auto ? opt.family : detect_family(cfg);
+  m->tpl = !opt.conv_template.empty() ? parse_conv_template(opt.conv_template) : default_conv_template(m->family);
   if (cfg.mm_hidden_size != cfg.vision.hidden_size)
     fail(cfg.source, ": mm_hidden_size ", cfg.mm_hidden_size, " differs from the vision tower width ", cfg.vision.hidden_size);
   if (cfg.out_dim != cfg.sam.prompt_embed_dim)

@@ -21,6 +21,7 @@ struct LoadedModel {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat32;
   DType dtype_enum = DType::Float32;
+  ModelFamily family = ModelFamily::Lisa;  // resolved (never Auto)
   ConvTemplate tpl = ConvTemplate::LlavaV1;
   int seg_id = -1;
   double load_s = 0;

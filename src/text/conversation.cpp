@@ -7,6 +7,9 @@ namespace {
 const char* kLlavaV1System =
     "A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions.";
+const char* kVicunaV1System =
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions.";
 const char* kLlama2System =
     "You are a helpful language and vision assistant. You are able to understand the visual content that "
     "the user provides, and assist the user with a variety of tasks using natural language.";
@@ -15,7 +18,17 @@ const char* kLlama2System =
 ConvTemplate parse_conv_template(const std::string& name) {
   if (name == "llava_v1") return ConvTemplate::LlavaV1;
   if (name == "llava_llama_2") return ConvTemplate::LlavaLlama2;
-  fail("conversation template '", name, "' is unknown (llava_v1, llava_llama_2)");
+  if (name == "vicuna_v1") return ConvTemplate::VicunaV1;
+  fail("conversation template '", name, "' is unknown (llava_v1, llava_llama_2, vicuna_v1)");
+}
+
+std::string to_string(ConvTemplate t) {
+  switch (t) {
+    case ConvTemplate::LlavaV1: return "llava_v1";
+    case ConvTemplate::LlavaLlama2: return "llava_llama_2";
+    case ConvTemplate::VicunaV1: return "vicuna_v1";
+  }
+  return "?";
 }
 
 namespace {
@@ -26,10 +39,11 @@ struct TurnFormat {
 };
 
 TurnFormat turn_format(ConvTemplate tpl) {
-  if (tpl == ConvTemplate::LlavaV1)
+  if (tpl == ConvTemplate::LlavaV1 || tpl == ConvTemplate::VicunaV1)
     // SepStyle.TWO: system + sep " ", then "ROLE: message" followed by sep " " (user) or sep2 "</s>"
     // (assistant); the open assistant turn is "ASSISTANT:".
-    return {std::string(kLlavaV1System) + " ", "USER: ", "USER: ", " ASSISTANT:", "</s>"};
+    return {std::string(tpl == ConvTemplate::LlavaV1 ? kLlavaV1System : kVicunaV1System) + " ", "USER: ", "USER: ",
+            " ASSISTANT:", "</s>"};
   // SepStyle.LLAMA_2: "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{msg} [/INST]", then " answer </s>",
   // later user turns "<s>[INST] {msg} [/INST]".
   return {"", std::string("[INST] <<SYS>>\n") + kLlama2System + "\n<</SYS>>\n\n", "<s>[INST] ", " [/INST]", " </s>"};

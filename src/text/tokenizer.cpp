@@ -70,6 +70,9 @@ class SpModel {
     if (!h_) {
       std::string e = err ? err : "unknown error";
       api_.free_buf(err);
+      // SentencePiece reports a file that is no model with its own source line; say what it means.
+      if (e.find("ParseFromArray") != std::string::npos)
+        fail(path, ": not a SentencePiece model (the file does not parse as one; is it truncated or another format?)");
       fail(path, ": cannot load SentencePiece model: ", e);
     }
   }
@@ -278,8 +281,14 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos, co
   return ids;
 }
 
-std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
+std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
   auto& sp = *impl_->sp;
+  if (skip_special_tokens) {
+    std::vector<int64_t> kept;
+    for (int64_t id : ids)
+      if (!(id >= 0 && id < sp.size() && (sp.is_control(int(id)) || sp.is_unknown(int(id))))) kept.push_back(id);
+    return decode(kept, false);
+  }
   std::map<int64_t, std::string> added_by_id;
   for (auto& [t, i] : added_) added_by_id[i] = t;
   std::vector<std::string> sub_texts;
