@@ -105,6 +105,15 @@ reasonseg_status reasonseg_model_load(const reasonseg_model_params* params, reas
 
 void reasonseg_model_free(reasonseg_model* model) { delete model; }
 
+const char* reasonseg_model_family(const reasonseg_model* model) {
+  if (!model) return "";
+  switch (model->seg.family()) {
+    case reasonseg::ModelFamily::Sesame: return "sesame";
+    case reasonseg::ModelFamily::LisaPlus: return "lisa++";
+    default: return "lisa";
+  }
+}
+
 reasonseg_status reasonseg_image_encode(const reasonseg_model* model, const uint8_t* pixels, int32_t width,
                                         int32_t height, size_t stride, reasonseg_pixel_format format,
                                         reasonseg_image** out_image) {

@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   CHECK(model != NULL);
   CHECK(strcmp(reasonseg_last_error(), "") == 0);
   if (!model) return 1;
+  CHECK(strcmp(reasonseg_model_family(model), "lisa") == 0);
+  CHECK(strcmp(reasonseg_model_family(NULL), "") == 0);
 
   /* Images: from raw pixels and from a file; bad sizes and NULLs. */
   enum { W = 64, H = 48 };

@@ -9,6 +9,8 @@
 
 #include "config/config.hpp"
 #include "reasonseg/error.hpp"
+#include "reasonseg/segmenter.hpp"
+#include "util/error.hpp"
 
 using namespace reasonseg;
 namespace fs = std::filesystem;
@@ -57,4 +59,26 @@ TEST_CASE("config numbers that do not fit their field are errors naming the fiel
   REQUIRE_THAT(error_for("hidden_size", -5000000000ll), Catch::Contains("hidden_size") && Catch::Contains("range"));
   REQUIRE_THAT(error_for("vocab_size", 3.5), Catch::Contains("vocab_size") && Catch::Contains("integer"));
   fs::remove_all(d);
+}
+
+TEST_CASE("error messages show untrusted bytes escaped: invalid UTF-8 and control characters", "[config][hostile]") {
+  using reasonseg::printable;
+  REQUIRE(printable("plain: é, 世界, 🦙\n\ttab") == "plain: é, 世界, 🦙\n\ttab");
+  REQUIRE(printable(std::string("a\xff" "b")) == "a\\xffb");
+  REQUIRE(printable("\x1b[31mred") == "\\x1b[31mred");               // a terminal escape sequence
+  REQUIRE(printable(std::string("x\0y", 3)) == "x\\x00y");
+  REQUIRE(printable("\xC0\xAF") == "\\xc0\\xaf");                    // overlong '/'
+  REQUIRE(printable("\xED\xA0\x80") == "\\xed\\xa0\\x80");           // a UTF-16 surrogate
+  REQUIRE(printable("\xE4\xB8") == "\\xe4\\xb8");                    // cut short
+  // A model directory named with such bytes: the message names it, escaped.
+  reasonseg::SegmenterOptions o;
+  o.model_dir = "/nonexistent/\xff\x1b[2Jdir";
+  try {
+    reasonseg::ReasoningSegmenter s(o);
+    FAIL("no error");
+  } catch (const reasonseg::Error& e) {
+    const std::string m = e.what();
+    REQUIRE(m.find("/nonexistent/\\xff\\x1b[2Jdir") != std::string::npos);
+    REQUIRE(m.find('\x1b') == std::string::npos);
+  }
 }

@@ -59,6 +59,8 @@ reasonseg_model_params reasonseg_model_params_default(void);
 /* Loads a model. `params` is copied; its strings need only live for the call. */
 reasonseg_status reasonseg_model_load(const reasonseg_model_params* params, reasonseg_model** out_model);
 void reasonseg_model_free(reasonseg_model* model);
+/* The model family as detected or forced: "lisa", "sesame" or "lisa++"; "" for NULL. Static storage. */
+const char* reasonseg_model_family(const reasonseg_model* model);
 
 /* ---- images ----------------------------------------------------------------------------------- */
 

@@ -15,9 +15,14 @@ std::string str_cat(const Args&... args) {
   return os.str();
 }
 
+// `text` with every byte that is not part of valid UTF-8, and every control character but
+// newline and tab, written as \xNN: file names, JSON keys and header bytes from untrusted input
+// reach a terminal or a log only as printable text.
+std::string printable(const std::string& text);
+
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {
-  throw Error(str_cat(args...));
+  throw Error(printable(str_cat(args...)));
 }
 
 // Formats a shape as [a, b, c].
