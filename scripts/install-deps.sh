@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then
   if ! command -v sudo > /dev/null; then
     echo "install-deps: installing Debian packages needs root: run this script as root (or install sudo)." >&2
-    echo "install-deps: the packages: cmake g++ make ccache pkg-config libtorch-dev libopencv-dev" \
+    echo "install-deps: the packages: cmake g++ make ccache pkg-config clang libtorch-dev libopencv-dev" \
          "libsentencepiece-dev nlohmann-json3-dev catch2 libopenblas0-pthread" >&2
     exit 1
   fi
@@ -15,7 +15,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  cmake g++ make ccache pkg-config \
+  cmake g++ make ccache pkg-config clang \
   libtorch-dev libopencv-dev libsentencepiece-dev nlohmann-json3-dev catch2 \
   libopenblas0-pthread >/dev/null
 echo "install-deps: done"

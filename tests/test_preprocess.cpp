@@ -106,4 +106,28 @@ TEST_CASE("hostile image sizes: bounded CLIP preprocessing, clear errors", "[pre
   }
   REQUIRE(image_file_size(png) == std::pair<int64_t, int64_t>{100000, 100000});
   REQUIRE_THROWS_WITH(read_image_file(png), Catch::Contains("100000x100000") && Catch::Contains("over the limit"));
+  // Found by fuzz_image: sizes near 2^32 overflowed width * height (UBSan); now compared by division.
+  {
+    const unsigned char head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                  0x99, 0x99, 0x00, 0xFF, 0xD8, 0xFF, 0x0E, 0x00, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+    std::ofstream(png, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(head), sizeof head);
+  }
+  REQUIRE_THROWS_WITH(read_image_file(png), Catch::Contains("2576941311x3640593920") && Catch::Contains("over the limit"));
+  std::filesystem::remove(png);
+}
+
+TEST_CASE("image formats without a checked size never reach a decoder", "[preprocess][hostile]") {
+  if (!image_codecs_available()) {
+    WARN("skipped: this build reads PPM/PGM only (REASONSEG_WITH_IMGCODECS=OFF)");
+    return;
+  }
+  // A JPEG 2000 signature box (OpenCV would hand it to OpenJPEG) and a BMP header.
+  const std::string jp2 = (std::filesystem::temp_directory_path() / "reasonseg_not_png.png").string();
+  {
+    const unsigned char box[] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A, 0, 0, 0, 20, 'f', 't', 'y', 'p'};
+    std::ofstream(jp2, std::ios::binary).write(reinterpret_cast<const char*>(box), sizeof box);
+  }
+  REQUIRE_THROWS_WITH(read_image_file(jp2), Catch::Contains(jp2) && Catch::Contains("not a PNG, JPEG or PPM/PGM"));
+  std::filesystem::remove(jp2);
+  REQUIRE_THROWS_WITH(read_image_file("/nonexistent/x.png"), Catch::Contains("/nonexistent/x.png"));
 }

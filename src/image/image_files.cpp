@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -119,11 +120,17 @@ bool image_codecs_available() {
 
 cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels) {
   const auto [w, h] = image_file_size(path);
-  if (w > 0 && h > 0 && w * h > max_pixels)
-    fail(path, ": the image is ", w, "x", h, " = ", w * h, " pixels, over the limit of ", max_pixels,
+  // Header sizes come from the file: up to 2^32 each, so compare without multiplying.
+  if (w > 0 && h > 0 && w > max_pixels / h)
+    fail(path, ": the image is ", w, "x", h, " = ", double(w) * double(h), " pixels, over the limit of ", max_pixels,
          " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
   if (is_netpbm(path)) return read_netpbm(path, color);
 #ifdef REASONSEG_HAVE_IMGCODECS
+  // Only formats whose size was checked above reach a decoder: OpenCV would otherwise pick one by
+  // the bytes (JPEG 2000, TIFF, OpenEXR, ...) and decode an unbounded image from an untrusted file.
+  std::error_code ec;
+  if ((w <= 0 || h <= 0) && std::filesystem::file_size(path, ec) > 0 && !ec)
+    fail(path, ": not a PNG, JPEG or PPM/PGM image with a readable size in its header (other formats are not read)");
   cv::Mat img = cv::imread(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
   if (img.empty()) fail(path, ": cannot read image (missing, empty or not an image format OpenCV knows)");
   return img;

@@ -25,6 +25,13 @@ struct SpmApi {
   int (*query)(void*, int, int);
 };
 
+#ifdef REASONSEG_SPM_NO_DEEPBIND
+// Sanitizer runtimes refuse RTLD_DEEPBIND (the fuzzing build, tests/fuzz).
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+
 const SpmApi& spm_api() {
   static const SpmApi api = [] {
     std::vector<std::string> candidates;
@@ -37,7 +44,7 @@ const SpmApi& spm_api() {
     std::string tried;
     for (auto& c : candidates) {
       if (c.empty()) continue;
-      lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      lib = dlopen(c.c_str(), kDlopenFlags);
       if (lib) break;
       tried += " " + c;
     }
