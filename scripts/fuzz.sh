@@ -15,7 +15,9 @@ HARNESSES=${*:-"safetensors torch_bin checkpoint_index config tokenizer reasonse
 BUILD=${BUILD:-build-fuzz}
 command -v clang++ > /dev/null || { echo "fuzz: clang++ is needed (apt-get install clang)" >&2; exit 2; }
 mkdir -p "$BUILD"
-cmake -S tests/fuzz -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$BUILD/configure.log" 2>&1 \
+LAUNCHER=()
+command -v ccache > /dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S tests/fuzz -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCHER[@]}" > "$BUILD/configure.log" 2>&1 \
   || { cat "$BUILD/configure.log"; exit 1; }
 cmake --build "$BUILD" -j "${JOBS:-2}" > "$BUILD/build.log" 2>&1 || { tail -30 "$BUILD/build.log"; exit 1; }
 export REASONSEG_FUZZ_MODEL=$ROOT/models/tiny-lisa-a
