@@ -63,6 +63,13 @@ void require(bool ok, const char* what) {
 
 std::string str_or(const char* s, const char* def) { return s && *s ? s : def; }
 
+const reasonseg::SegMask& mask_at(const reasonseg_result& result, size_t index) {
+  const auto& masks = result.r.masks;
+  if (index >= masks.size())
+    throw ArgumentError{"index " + std::to_string(index) + " is out of range (" + std::to_string(masks.size()) + " masks)"};
+  return masks[index];
+}
+
 }  // namespace
 
 extern "C" {
@@ -213,10 +220,7 @@ reasonseg_status reasonseg_result_mask(const reasonseg_result* result, size_t in
   return guarded("reasonseg_result_mask", [&] {
     require(result != nullptr, "result is NULL");
     require(out_mask != nullptr, "out_mask is NULL");
-    if (index >= result->r.masks.size())
-      throw ArgumentError{"index " + std::to_string(index) + " is out of range (" + std::to_string(result->r.masks.size()) +
-                          " masks)"};
-    const auto& m = result->r.masks[index];
+    const auto& m = mask_at(*result, index);
     out_mask->data = m.mask.data;
     out_mask->width = m.mask.cols;
     out_mask->height = m.mask.rows;
@@ -264,10 +268,7 @@ reasonseg_status reasonseg_write_mask(const reasonseg_result* result, size_t ind
   return guarded("reasonseg_write_mask", [&] {
     require(result != nullptr, "result is NULL");
     require(path != nullptr && *path, "path is NULL or empty");
-    if (index >= result->r.masks.size())
-      throw ArgumentError{"index " + std::to_string(index) + " is out of range (" + std::to_string(result->r.masks.size()) +
-                          " masks)"};
-    reasonseg::write_image_file(path, result->r.masks[index].mask);
+    reasonseg::write_image_file(path, mask_at(*result, index).mask);
   });
 }
 

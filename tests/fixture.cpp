@@ -11,6 +11,9 @@ namespace rstest {
 
 std::string data_dir() { return REASONSEG_TEST_DATA; }
 std::string model_dir() { return std::string(REASONSEG_MODELS_DIR) + "/tiny-lisa-a"; }
+std::string fixture_model_dir(const std::string& fixture) {
+  return fixture == "tiny-lisa-a" ? model_dir() : data_dir() + "/" + fixture;
+}
 reasonseg::Device test_device() {
   const char* env = std::getenv("REASONSEG_TEST_DEVICE");
   const reasonseg::Device d = env ? reasonseg::parse_device(env) : reasonseg::Device::CPU;

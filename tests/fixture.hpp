@@ -12,6 +12,8 @@ namespace rstest {
 
 std::string data_dir();    // tests/data
 std::string model_dir();   // models/tiny-lisa-a (the bundled tiny model)
+// The checkpoint of a fixture family: the bundled model for tiny-lisa-a, else tests/data/FIXTURE.
+std::string fixture_model_dir(const std::string& fixture);
 // The device the parity tests run on: REASONSEG_TEST_DEVICE (cpu, cuda), CPU by default. On CUDA
 // it also turns TF32 off for cuBLAS and cuDNN (process-wide, test binary only): fp32 parity means
 // fp32 arithmetic.

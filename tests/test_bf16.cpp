@@ -14,7 +14,7 @@ using namespace reasonseg;
 namespace {
 SegmenterOptions opts(const std::string& fixture, DType d) {
   SegmenterOptions o;
-  o.model_dir = fixture == "tiny-lisa-a" ? rstest::model_dir() : rstest::data_dir() + "/" + fixture;
+  o.model_dir = rstest::fixture_model_dir(fixture);
   o.device = rstest::test_device();
   o.dtype = d;
   o.max_new_tokens = 32;

@@ -17,7 +17,7 @@ namespace {
 
 SegmenterOptions fixture_options(const std::string& fixture) {
   SegmenterOptions o;
-  o.model_dir = fixture == "tiny-lisa-a" ? rstest::model_dir() : rstest::data_dir() + "/" + fixture;
+  o.model_dir = rstest::fixture_model_dir(fixture);
   o.device = Device::CPU;
   o.dtype = DType::Float32;
   o.max_new_tokens = 32;

@@ -25,7 +25,7 @@ const ReasoningSegmenter& fp32_model(const std::string& fixture) {
   auto& m = models[fixture];
   if (!m) {
     SegmenterOptions o;
-    o.model_dir = fixture == "tiny-lisa-a" ? rstest::model_dir() : rstest::data_dir() + "/" + fixture;
+    o.model_dir = rstest::fixture_model_dir(fixture);
     o.device = rstest::test_device();
     o.dtype = DType::Float32;
     o.max_new_tokens = 32;

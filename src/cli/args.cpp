@@ -120,8 +120,6 @@ double Args::get_double(const std::string& name, double def) const {
   }
 }
 
-bool progress_wanted(const Args& a) { return !a.has("quiet"); }
-
 SegmenterOptions segmenter_options(const Args& a) {
   SegmenterOptions o;
   o.model_dir = a.get("model");
@@ -137,7 +135,7 @@ SegmenterOptions segmenter_options(const Args& a) {
   o.conv_template = a.get("template");
   o.family = parse_model_family(a.get("family", "auto"));
   o.allow_special_tokens_in_prompt = a.has("allow-special-tokens");
-  o.progress = progress_wanted(a);
+  o.progress = !a.has("quiet");
   o.zero_copy_weights = !a.has("copy-weights");
   // The CLI owns its process: it opts in to the process-wide tuning a library must not impose.
   ProcessSettings ps;

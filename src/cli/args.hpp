@@ -51,7 +51,5 @@ class Args {
 
 // SegmenterOptions from the shared model options (and the CLI's process settings, see args.cpp).
 SegmenterOptions segmenter_options(const Args& a);
-// Progress output on stderr: a redrawn bar on a terminal, a line per stage otherwise; none with --quiet.
-bool progress_wanted(const Args& a);
 
 }  // namespace reasonseg::cli

@@ -120,12 +120,7 @@ const CommandSpec& bench_spec() {
   return spec;
 }
 
-int cmd_bench(int argc, char** argv) {
-  Args a(argc, argv, 2, bench_spec());
-  if (a.has("help")) {
-    std::fputs(help_text(bench_spec()).c_str(), stdout);
-    return 0;
-  }
+int cmd_bench(const Args& a) {
   SegmenterOptions opt = segmenter_options(a);
   opt.max_new_tokens = a.get_int("new-tokens", 16);
   const int runs = a.get_int("runs", 3), warmup = a.get_int("warmup", 1), new_tokens = opt.max_new_tokens;

@@ -91,12 +91,7 @@ const CommandSpec& convert_spec() {
   return spec;
 }
 
-int cmd_convert(int argc, char** argv) {
-  Args a(argc, argv, 2, convert_spec());
-  if (a.has("help")) {
-    std::fputs(help_text(convert_spec()).c_str(), stdout);
-    return 0;
-  }
+int cmd_convert(const Args& a) {
   const std::string out = a.require("out"), format = a.get("format", "safetensors");
   if (format != "safetensors" && format != "bin") fail("--format: '", format, "' is not safetensors or bin");
   const int64_t limit = int64_t(a.get_double("shard-gb", 10.0) * 1e9);

@@ -49,12 +49,7 @@ const CommandSpec& eval_spec() {
   return spec;
 }
 
-int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, eval_spec());
-  if (a.has("help")) {
-    std::fputs(help_text(eval_spec()).c_str(), stdout);
-    return 0;
-  }
+int cmd_eval(const Args& a) {
   const std::string dataset = a.require("dataset");
   const bool from_preds = a.has("pred-dir");
   if (from_preds == a.has("model")) fail("eval: give exactly one of --model DIR or --pred-dir DIR");

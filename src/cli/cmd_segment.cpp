@@ -55,12 +55,7 @@ bool is_bundled_demo_model(const std::string& model_dir) {
 }
 }  // namespace
 
-int cmd_segment(int argc, char** argv) {
-  Args a(argc, argv, 2, segment_spec());
-  if (a.has("help")) {
-    std::fputs(help_text(segment_spec()).c_str(), stdout);
-    return 0;
-  }
+int cmd_segment(const Args& a) {
   SegmenterOptions opt = segmenter_options(a);
   const std::string image_path = a.require("image");
   std::string prompt = a.require("prompt");

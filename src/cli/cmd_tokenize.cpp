@@ -23,12 +23,7 @@ const CommandSpec& tokenize_spec() {
   return spec;
 }
 
-int cmd_tokenize(int argc, char** argv) {
-  Args a(argc, argv, 2, tokenize_spec());
-  if (a.has("help")) {
-    std::fputs(help_text(tokenize_spec()).c_str(), stdout);
-    return 0;
-  }
+int cmd_tokenize(const Args& a) {
   const std::string model = a.require("model");
   if (a.positional().size() != 1) fail("tokenize: give exactly one TEXT argument (quote it)");
   const std::string text = a.positional()[0];

@@ -11,10 +11,10 @@ const CommandSpec& eval_spec();
 const CommandSpec& bench_spec();
 const CommandSpec& convert_spec();
 
-int cmd_tokenize(int argc, char** argv);
-int cmd_segment(int argc, char** argv);
-int cmd_eval(int argc, char** argv);
-int cmd_bench(int argc, char** argv);
-int cmd_convert(int argc, char** argv);
+int cmd_tokenize(const Args& a);
+int cmd_segment(const Args& a);
+int cmd_eval(const Args& a);
+int cmd_bench(const Args& a);
+int cmd_convert(const Args& a);
 
 }  // namespace reasonseg::cli

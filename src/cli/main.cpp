@@ -14,7 +14,7 @@ using reasonseg::cli::CommandSpec;
 
 struct Command {
   const CommandSpec& (*spec)();
-  int (*run)(int, char**);
+  int (*run)(const reasonseg::cli::Args&);
 };
 
 const Command kCommands[] = {
@@ -60,8 +60,16 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   try {
     if (cmd == "version" || cmd == "--version") return cmd_version();
-    for (const auto& c : kCommands)
-      if (c.spec().name == cmd) return c.run(argc, argv);
+    for (const auto& c : kCommands) {
+      if (c.spec().name != cmd) continue;
+      // One parse against the command's option table; --help prints that table.
+      const reasonseg::cli::Args args(argc, argv, 2, c.spec());
+      if (args.has("help")) {
+        std::fputs(reasonseg::cli::help_text(c.spec()).c_str(), stdout);
+        return 0;
+      }
+      return c.run(args);
+    }
     std::fprintf(stderr, "reasonseg: unknown command '%s'\n\n%s", cmd.c_str(), usage().c_str());
     return 2;
   } catch (const reasonseg::Error& e) {

@@ -1,5 +1,9 @@
 #include "pipeline/text_stream.hpp"
 
+#include <algorithm>
+
+#include "util/strings.hpp"
+
 namespace reasonseg {
 
 int byte_fallback_value(const std::string& piece) {
@@ -14,16 +18,6 @@ int byte_fallback_value(const std::string& piece) {
   return v;
 }
 
-namespace {
-// Length of the UTF-8 sequence a lead byte starts (1 for bytes that cannot start one: printed as is).
-int utf8_length(int lead) {
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
-  if (lead >= 0xE0) return lead <= 0xEF ? 3 : 1;
-  if (lead >= 0xC2) return 2;
-  return 1;
-}
-}  // namespace
-
 TextStream::TextStream(const Tokenizer& tok, std::function<bool(const std::string&)> sink)
     : tok_(tok), sink_(std::move(sink)) {}
 
@@ -35,7 +29,8 @@ bool TextStream::push(int64_t id) {
   while (run < ids_.size() && byte_fallback_value(tok_.piece(ids_[ids_.size() - 1 - run])) >= 0) ++run;
   size_t held = 0;
   for (size_t i = ids_.size() - run; i < ids_.size();) {
-    const int need = utf8_length(byte_fallback_value(tok_.piece(ids_[i])));
+    // A byte that cannot start a sequence is printed as it is (a sequence of one).
+    const int need = std::max(1, utf8_sequence_length(static_cast<unsigned char>(byte_fallback_value(tok_.piece(ids_[i])))));
     size_t have = 1;
     while (have < size_t(need) && i + have < ids_.size()) {
       const int b = byte_fallback_value(tok_.piece(ids_[i + have]));

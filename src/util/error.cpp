@@ -1,5 +1,6 @@
 #include <vector>
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace reasonseg {
 
@@ -20,13 +21,11 @@ std::string printable(const std::string& text) {
       ++i;
       continue;
     }
-    // The length a lead byte announces, and the range its second byte must be in (no overlongs,
+    // The length the lead byte announces, and the range its second byte must be in (no overlongs,
     // no surrogates, nothing past U+10FFFF).
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    const size_t n = size_t(utf8_sequence_length(c));
+    const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
     bool ok = n > 0 && i + n <= text.size();
     for (size_t k = 1; ok && k < n; ++k) {
       const auto b = static_cast<unsigned char>(text[i + k]);
