@@ -14,10 +14,32 @@
 set -euo pipefail
 VENV=${1:-.venv-torch}
 TORCH_VERSION=${TORCH_VERSION:-2.11.0}
-if ! ldconfig -p | grep -q 'libcudart.so.13 '; then
-  echo "install-torch-wheel: libcudart.so.13 is not on the library path: install the CUDA 13.0 toolkit" >&2
-  echo "  (or use a full 'pip install torch==$TORCH_VERSION', which brings the CUDA libraries as wheels)" >&2
-  exit 1
+# The CUDA 13 runtime must be where the dynamic loader looks. Toolkits installed without their
+# ld.so.conf entry (or with a stale cache) are found here and registered, as root; without a toolkit
+# this exits 3, which .ci/run reports as a skipped LibTorch 2.x stage.
+LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
+if ! "$LDCONFIG" -p 2>/dev/null | grep -q 'libcudart.so.13 '; then
+  CUDA_LIB=""
+  NVCC_ROOT=$(dirname "$(dirname "$(command -v nvcc || echo /nonexistent/bin/nvcc)")")
+  for root in "${CUDA_HOME:-}" "${CUDA_PATH:-}" "$NVCC_ROOT" /usr/local/cuda /usr/local/cuda-13*; do
+    for sub in lib64 lib targets/x86_64-linux/lib; do
+      if [ -n "$root" ] && [ -e "$root/$sub/libcudart.so.13" ]; then CUDA_LIB=$(cd "$root/$sub" && pwd -P); break 2; fi
+    done
+  done
+  if [ -z "$CUDA_LIB" ]; then
+    echo "install-torch-wheel: no CUDA 13.0 toolkit found (no libcudart.so.13 in the loader cache, nvcc: $(command -v nvcc || echo none)," >&2
+    echo "  none under \$CUDA_HOME or /usr/local/cuda*): install the CUDA 13.0 toolkit to build against LibTorch 2.x with CUDA" >&2
+    exit 3
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-torch-wheel: the CUDA toolkit's libraries in $CUDA_LIB are not on the loader's path:" >&2
+    echo "  as root: echo $CUDA_LIB > /etc/ld.so.conf.d/cuda-13.conf && ldconfig   (or export LD_LIBRARY_PATH=$CUDA_LIB)" >&2
+    exit 1
+  fi
+  echo "install-torch-wheel: registering $CUDA_LIB with the dynamic loader (/etc/ld.so.conf.d/cuda-13.conf)"
+  echo "$CUDA_LIB" > /etc/ld.so.conf.d/cuda-13.conf
+  "$LDCONFIG"
+  "$LDCONFIG" -p | grep -q 'libcudart.so.13 ' || { echo "install-torch-wheel: ldconfig still lacks libcudart.so.13" >&2; exit 1; }
 fi
 python3 -m venv "$VENV"
 PIP="$VENV/bin/python3 -m pip --disable-pip-version-check -q"
