@@ -85,6 +85,8 @@ reasonseg_model_params reasonseg_model_params_default(void) {
   p.max_image_pixels = d.max_image_pixels;
   p.check_finite_weights = d.check_finite_weights ? 1 : 0;
   p.progress = 0;
+  p.quantize = nullptr;
+  p.quantize_group_size = d.quantize_group_size;
   return p;
 }
 
@@ -106,6 +108,8 @@ reasonseg_status reasonseg_model_load(const reasonseg_model_params* params, reas
     o.max_image_pixels = params->max_image_pixels;
     o.check_finite_weights = params->check_finite_weights != 0;
     o.progress = params->progress != 0;
+    o.quantize = reasonseg::parse_quantization(str_or(params->quantize, "none"));
+    o.quantize_group_size = params->quantize_group_size;
     *out_model = new reasonseg_model{reasonseg::ReasoningSegmenter(o)};
   });
 }

@@ -19,6 +19,14 @@ DType parse_dtype(const std::string& s) {
   fail("--dtype: '", s, "' is not one of auto, fp32, bf16, fp16");
 }
 
+Quantization parse_quantization(const std::string& s) {
+  if (s == "none" || s.empty()) return Quantization::None;
+  if (s == "int8") return Quantization::Int8;
+  fail("--quantize: '", s, "' is not one of none, int8");
+}
+
+std::string to_string(Quantization q) { return q == Quantization::Int8 ? "int8" : "none"; }
+
 ModelFamily parse_model_family(const std::string& s) {
   if (s == "auto") return ModelFamily::Auto;
   if (s == "lisa") return ModelFamily::Lisa;

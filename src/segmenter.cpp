@@ -214,15 +214,20 @@ int ReasoningSegmenter::seg_token_id() const { return impl_->m->seg_id; }
 double ReasoningSegmenter::load_seconds() const { return impl_->m->load_s; }
 
 int64_t ReasoningSegmenter::weight_bytes() const {
-  return module_bytes(*impl_->m->model, impl_->m->dtype) + module_bytes(*impl_->m->clip, impl_->m->dtype);
+  return loaded_bytes(*impl_->m->model) + loaded_bytes(*impl_->m->clip);
 }
 
 int64_t ReasoningSegmenter::decode_weight_bytes() const {
+  // Every decoder layer, the final norm and lm_head as held (int8 + scales where quantized), plus
+  // the one embedding row a token reads.
   const auto& c = impl_->m->cfg.llm;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim();
-  const int64_t per_layer = H * c.num_attention_heads * hd * 2 + H * c.num_key_value_heads * hd * 2 + 3 * H * I + 2 * H;
-  const int64_t elems = per_layer * c.num_hidden_layers + H + int64_t(c.vocab_size) * H + H;  // + lm_head + embed row
-  return elems * int64_t(c10::elementSize(impl_->m->dtype));
+  return loaded_bytes(*impl_->m->model, {"model.layers.", "model.norm.", "lm_head."}) +
+         int64_t(c.hidden_size) * int64_t(c10::elementSize(impl_->m->dtype));
+}
+
+Quantization ReasoningSegmenter::quantization() const {
+  return impl_->m->opt.quantize == Quantization::Int8 || impl_->m->cfg.stored_quantization_group > 0
+             ? Quantization::Int8 : Quantization::None;
 }
 
 }  // namespace reasonseg

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   reasonseg_model* model = NULL;
   reasonseg_model_params mp = reasonseg_model_params_default();
   CHECK(mp.max_new_tokens == 512 && mp.check_finite_weights == 1 && mp.max_image_pixels == 100000000);
+  CHECK(mp.quantize == NULL && mp.quantize_group_size == 64);
   EXPECT_ERROR(reasonseg_model_load(NULL, &model), REASONSEG_ERROR_ARGUMENT, "params");
   EXPECT_ERROR(reasonseg_model_load(&mp, NULL), REASONSEG_ERROR_ARGUMENT, "out_model");
   EXPECT_ERROR(reasonseg_model_load(&mp, &model), REASONSEG_ERROR_ARGUMENT, "model_dir");
@@ -71,6 +72,13 @@ int main(int argc, char** argv) {
   mp.max_new_tokens = -5;
   EXPECT_ERROR(reasonseg_model_load(&mp, &model), REASONSEG_ERROR_ARGUMENT, "max_new_tokens");
   mp.max_new_tokens = 24;
+  mp.quantize = "q4";
+  EXPECT_ERROR(reasonseg_model_load(&mp, &model), REASONSEG_ERROR_INPUT, "q4");
+  mp.quantize = "int8";
+  mp.quantize_group_size = 48;
+  EXPECT_ERROR(reasonseg_model_load(&mp, &model), REASONSEG_ERROR_INPUT, "48");
+  mp.quantize = NULL;
+  mp.quantize_group_size = 64;
   CHECK(reasonseg_model_load(&mp, &model) == REASONSEG_OK);
   CHECK(model != NULL);
   CHECK(strcmp(reasonseg_last_error(), "") == 0);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "io/safetensors.hpp"
+#include "reasonseg/error.hpp"
 
 namespace rstest {
 
@@ -63,6 +64,15 @@ torch::Tensor summarize(const torch::Tensor& full, const std::string& kind) {
   if (kind == "colsum") return full.sum(-2);
   int64_t k = std::stoi(kind.substr(3));
   return full.index({"...", Slice(0, torch::indexing::None, k), Slice(0, torch::indexing::None, k)});
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const reasonseg::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace rstest

@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +23,8 @@ reasonseg::Device test_device();
 std::string case_dir(const std::string& name, const std::string& fixture = "tiny-lisa-a");
 nlohmann::json read_json(const std::string& path);
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies
+// The message of the reasonseg::Error `fn` throws, "" if it throws none.
+std::string error_of(const std::function<void()>& fn);
 
 struct Closeness {
   double max_abs = 0;      // largest |a - b|

@@ -1,4 +1,4 @@
-// bf16 on CPU against fp32: same ids where bf16 rounding allows, masks that agree.
+// bf16 and int8 weights on CPU against fp32: same ids where the rounding allows, masks that agree.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstdio>
@@ -36,12 +36,15 @@ double iou(const cv::Mat& a, const cv::Mat& b) {
 }
 }  // namespace
 
-TEST_CASE("bf16 vs fp32 on every case of every fixture family: ids, margins, mask IoU", "[bf16]") {
-  const std::string fx = GENERATE(as<std::string>{}, "tiny-lisa-a", "tiny-sesame-a", "tiny-lisapp-a");
-  ReasoningSegmenter f32(opts(fx, DType::Float32)), b16(opts(fx, DType::BFloat16));
+namespace {
+// Runs every case of fixture `fx` in fp32 and with `variant`: where the generated ids differ, fp32's
+// top-2 logit margin at the first difference must be < 0.05 (within rounding); where they agree,
+// every mask's IoU against fp32's must reach kMinMaskIoU. Prints the table docs/models.md quotes.
+void compare_with_fp32(const std::string& fx, const SegmenterOptions& variant, const char* label) {
+  ReasoningSegmenter f32(opts(fx, DType::Float32)), b16(variant);
   auto fixture = rstest::read_json(rstest::data_dir() + "/" + fx + "/fixture.json");
-  std::printf("\n%s (%s)\n%-22s %-8s %-10s %-14s %s\n", fx.c_str(), to_string(f32.family()).c_str(), "case", "ids",
-              "1st diff", "fp32 margin", "mask IoU vs fp32");
+  std::printf("\n%s (%s), %s\n%-22s %-8s %-10s %-14s %s\n", fx.c_str(), to_string(f32.family()).c_str(), label, "case",
+              "ids", "1st diff", "fp32 margin", "mask IoU vs fp32");
   for (auto& fc : fixture["cases"]) {
     std::string name = fc["name"];
     auto cj = rstest::read_json(rstest::case_dir(name, fx) + "/case.json");
@@ -84,4 +87,32 @@ TEST_CASE("bf16 vs fp32 on every case of every fixture family: ids, margins, mas
     std::printf("%-22s %-8s %-10s %-14s %s\n", name.c_str(), same ? "same" : "differ",
                 same ? "-" : std::to_string(diff).c_str(), margin.c_str(), ious.empty() ? "-" : ious.c_str());
   }
+}
+}  // namespace
+
+TEST_CASE("bf16 vs fp32 on every case of every fixture family: ids, margins, mask IoU", "[bf16]") {
+  const std::string fx = GENERATE(as<std::string>{}, "tiny-lisa-a", "tiny-sesame-a", "tiny-lisapp-a");
+  compare_with_fp32(fx, opts(fx, DType::BFloat16), "bf16");
+}
+
+TEST_CASE("int8 LLM weights (bf16 run) vs fp32 on every case of every fixture: ids, margins, mask IoU", "[int8]") {
+  const std::string fx = GENERATE(as<std::string>{}, "tiny-lisa-a", "tiny-sesame-a", "tiny-lisapp-a");
+  auto o = opts(fx, DType::BFloat16);
+  o.quantize = Quantization::Int8;
+  compare_with_fp32(fx, o, "int8 weights, groups of 64, bf16 run");
+}
+
+TEST_CASE("int8 from the .bin fixture (tiny-lisa-a-bin) equals int8 from its safetensors twin", "[int8]") {
+  auto a = opts("tiny-lisa-a", DType::BFloat16), b = a;
+  a.quantize = b.quantize = Quantization::Int8;
+  b.model_dir = rstest::data_dir() + "/tiny-lisa-a-bin";
+  ReasoningSegmenter sa(a), sb(b);
+  REQUIRE(sa.quantization() == Quantization::Int8);
+  auto cj = rstest::read_json(rstest::case_dir("g1_one_seg_a_rect") + "/case.json");
+  cv::Mat img = reasonseg::read_image_file(rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png");
+  auto ca = sa.encode_image(img), cb = sb.encode_image(img);
+  auto ra = sa.segment(ca, cj["instruction"].get<std::string>()), rb = sb.segment(cb, cj["instruction"].get<std::string>());
+  REQUIRE(ra.output_ids == rb.output_ids);
+  REQUIRE(ra.masks.size() == rb.masks.size());
+  for (size_t i = 0; i < ra.masks.size(); ++i) REQUIRE(cv::countNonZero(ra.masks[i].mask != rb.masks[i].mask) == 0);
 }

@@ -16,6 +16,8 @@
 namespace fs = std::filesystem;
 using reasonseg::Error;
 
+using rstest::error_of;
+
 namespace {
 
 std::string tmp_dir() {
@@ -33,15 +35,6 @@ std::string write_raw(const std::string& name, const std::string& header, size_t
   f << header;
   f << std::string(data_bytes, '\0');
   return path;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -21,7 +21,12 @@ enum class DType { Auto, Float32, BFloat16, Float16 };
 // "mm_projector_type" key (LLaVA-1.5's) -> LisaPlus; else Lisa.
 enum class ModelFamily { Auto, Lisa, Sesame, LisaPlus };
 
+// Weight-only quantization of the LLM's linear layers and lm_head (docs/models.md).
+enum class Quantization { None, Int8 };
+
 Device parse_device(const std::string& s);  // "auto", "cpu", "cuda"
+Quantization parse_quantization(const std::string& s);  // "none", "int8"
+std::string to_string(Quantization q);
 ModelFamily parse_model_family(const std::string& s);  // "auto", "lisa", "sesame", "lisa++"
 std::string to_string(ModelFamily f);
 DType parse_dtype(const std::string& s);    // "auto", "fp32", "bf16", "fp16"
@@ -62,6 +67,13 @@ struct SegmenterOptions {
   // After loading a checkpoint, read every weight once and refuse NaN/Inf, naming the tensor
   // (cost: docs/performance.md). Non-finite values computed at run time are errors either way.
   bool check_finite_weights = true;
+  // Int8: the LLM's linear layers and lm_head are quantized at load, tensor by tensor, to int8
+  // with one fp32 scale per row and quantize_group_size inputs (about half the memory and decode
+  // time of bf16; the embeddings, norms, projector, text_hidden_fcs, CLIP and SAM keep the run
+  // dtype). A checkpoint written by `reasonseg convert --quantize int8` is int8 whatever this says.
+  Quantization quantize = Quantization::None;
+  // Input values that share one scale: 32, 64, 128 or 256 (docs/models.md says why 64).
+  int quantize_group_size = 64;
   // Print a loading progress bar on stderr.
   bool progress = false;
   // CUDA only: every decoded token replays a CUDA graph of the whole step (one graph per 256

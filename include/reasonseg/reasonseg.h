@@ -51,6 +51,8 @@ typedef struct reasonseg_model_params {
   int64_t max_image_pixels;     /* default 100000000: larger images are refused */
   int32_t check_finite_weights; /* default 1: refuse NaN/Inf weights at load */
   int32_t progress;             /* default 0: no progress output on stderr */
+  const char* quantize;         /* NULL or "none", "int8": the LLM's linear layers as int8 (since 0.3) */
+  int32_t quantize_group_size;  /* default 64: input values per int8 scale (32, 64, 128, 256) */
 } reasonseg_model_params;
 
 /* The documented defaults (the values above). */

@@ -138,6 +138,9 @@ class ReasoningSegmenter {
   int64_t weight_bytes() const;
   // Bytes of LLM weights read per decoded token (decoder layers + final norm + lm_head row read).
   int64_t decode_weight_bytes() const;
+  // Int8 when the LLM's linear layers are held as int8 (SegmenterOptions::quantize or a converted
+  // checkpoint).
+  Quantization quantization() const;
   double load_seconds() const;
 
   struct Impl;

@@ -14,6 +14,8 @@ const std::vector<OptionSpec>& model_option_specs() {
       {"random-weights", "PRESET", "random weights of a full-size preset instead of --model (lisa-7b, lisa-13b, sesame-7b, mid)"},
       {"device", "D", "auto, cpu or cuda (auto)"},
       {"dtype", "T", "auto, fp32, bf16 or fp16 (auto: bf16 where the hardware has it)"},
+      {"quantize", "Q", "none or int8: LLM linear layers as int8 weights, quantized at load (none)"},
+      {"quantize-group", "N", "input values per int8 scale: 32, 64, 128 or 256 (64)"},
       {"threads", "N", "CPU threads (all cores)"},
       {"max-new-tokens", "N", "generation stops after N tokens (512)"},
       {"family", "F", "model family: auto, lisa, sesame or lisa++ (auto: from config.json)"},
@@ -129,6 +131,8 @@ SegmenterOptions segmenter_options(const Args& a) {
   o.device = parse_device(a.get("device", "auto"));
   o.dtype = parse_dtype(a.get("dtype", "auto"));
   o.max_new_tokens = a.get_int("max-new-tokens", 512);
+  o.quantize = parse_quantization(a.get("quantize", "none"));
+  o.quantize_group_size = a.get_int("quantize-group", o.quantize_group_size);
   const double max_pixels = a.get_double("max-image-pixels", double(o.max_image_pixels));
   if (!(max_pixels >= 1 && max_pixels <= 1e12)) fail("--max-image-pixels: ", max_pixels, " is out of range (1 to 1e12)");
   o.max_image_pixels = int64_t(max_pixels);

@@ -200,6 +200,7 @@ int cmd_bench(const Args& a) {
       {"model", opt.random_weights.empty() ? opt.model_dir : "random:" + opt.random_weights},
       {"device", to_string(seg.device())},
       {"dtype", to_string(seg.dtype())},
+      {"quantization", to_string(seg.quantization())},
       {"threads", at::get_num_threads()},
       {"runs", runs},
       {"new_tokens", new_tokens},
@@ -238,8 +239,9 @@ int cmd_bench(const Args& a) {
   std::printf("query          %12.1f %12.1f\n", median(ft), median(ut));
   std::printf("decode: %.2f tok/s, %.1f ms/token, %.2f GB/s of weights ; both queries' decodes at %.0f%% of the bandwidth measured between them (median per run; %.2f GB/s)\n", tok_s,
               ms_per_token, decode_gbs, 100 * fraction, bw);
-  std::printf("load %.2f s, weights %.2f GB (%s, %s, %d threads)\n", load_s, seg.weight_bytes() / 1e9,
-              to_string(seg.device()).c_str(), to_string(seg.dtype()).c_str(), at::get_num_threads());
+  std::printf("load %.2f s, weights %.2f GB (%s, %s, LLM weights %s, %d threads)\n", load_s, seg.weight_bytes() / 1e9,
+              to_string(seg.device()).c_str(), to_string(seg.dtype()).c_str(),
+              seg.quantization() == Quantization::Int8 ? "int8" : "in the run dtype", at::get_num_threads());
   return 0;
 }
 

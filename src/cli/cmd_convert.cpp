@@ -1,9 +1,11 @@
 // reasonseg convert: re-shard a checkpoint as safetensors or torch.save .bin, or write a
-// full-size random checkpoint in the release layout (bf16 LLaMA, fp32 SAM + text_hidden_fcs).
+// full-size random checkpoint in the release layout (bf16 LLaMA, fp32 SAM + text_hidden_fcs);
+// --quantize int8 stores the LLM's linear layers as int8 + scales (docs/models.md).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
@@ -12,6 +14,7 @@
 #include "io/safetensors.hpp"
 #include "io/torch_bin.hpp"
 #include "models/lisa_model.hpp"
+#include "nn/module.hpp"
 #include "reasonseg/version.hpp"
 #include "util/error.hpp"
 #include "util/progress.hpp"
@@ -74,6 +77,32 @@ class ShardWriter {
   std::vector<std::pair<std::string, std::vector<std::string>>> shards_;
 };
 
+// Adds a tensor, or its int8 form (`<key>_int8`, `<key>_scale`) when it is one of the LLM's
+// linear weights and quantization was asked for.
+struct TensorAdder {
+  ShardWriter& w;
+  std::set<std::string> quantizable;
+  int64_t group = 0;
+  void operator()(const std::string& key, const torch::Tensor& t, const std::string& where) {
+    if (group > 0 && quantizable.count(key)) {
+      auto q = quantize_int8(t, group, where + ": tensor '" + key + "'");
+      w.add(int8_key(key), q.data);
+      w.add(scale_key(key), q.scales);
+    } else {
+      w.add(key, t);
+    }
+  }
+};
+
+std::set<std::string> quantizable_keys(LisaModel& model) {
+  std::vector<Module::Slot> slots;
+  model.collect("", slots);
+  std::set<std::string> keys;
+  for (auto& s : slots)
+    if (s.quant) keys.insert(s.key);
+  return keys;
+}
+
 }  // namespace
 
 const CommandSpec& convert_spec() {
@@ -85,6 +114,8 @@ const CommandSpec& convert_spec() {
        {"out", "DIR", "output directory"},
        {"format", "F", "safetensors or bin (safetensors)"},
        {"shard-gb", "N", "shard size in GB (10)"},
+       {"quantize", "Q", "int8: store the LLM's linear layers and lm_head as int8 + fp32 scales (safetensors only)"},
+       {"quantize-group", "N", "input values per int8 scale: 32, 64, 128 or 256 (64)"},
        {"quiet", "", "no progress output"}},
       "Random checkpoints: bf16 LLaMA and projector, fp32 SAM and text_hidden_fcs, no vision-tower keys, plus a\n"
       "random CLIP tower directory, a config and the bundled tokenizer."};
@@ -97,16 +128,28 @@ int cmd_convert(const Args& a) {
   const int64_t limit = int64_t(a.get_double("shard-gb", 10.0) * 1e9);
   if (limit <= 0) fail("--shard-gb must be positive");
   if (a.has("model") == a.has("random-weights")) fail("convert: give exactly one of --model DIR or --random-weights PRESET");
+  const Quantization quant = parse_quantization(a.get("quantize", "none"));
+  const int64_t group = quant == Quantization::Int8 ? a.get_int("quantize-group", 64) : 0;
+  if (quant == Quantization::Int8 && !valid_group_size(group))
+    fail("--quantize-group ", group, " is not one of 32, 64, 128, 256");
+  if (quant == Quantization::Int8 && format != "safetensors") fail("--quantize int8 writes safetensors only (--format)");
   fs::create_directories(out);
   ShardWriter w(out, format, limit);
   if (a.has("model")) {
     const std::string dir = a.get("model");
     auto src = TensorSource::open_dir(dir);
+    TensorAdder add{w, {}, group};
+    if (group > 0) {
+      LisaConfig cfg = read_lisa_config(dir);
+      if (cfg.stored_quantization_group > 0) fail(dir, ": the checkpoint is already quantized (int8)");
+      LisaModel model(cfg);
+      add.quantizable = quantizable_keys(model);
+    }
     ProgressBar bar("convert", int64_t(src.total_file_bytes()), true, !a.has("quiet"));
     for (auto& f : src.files())
       for (auto& [k, t] : src.read_file(f)) {
         bar.advance(t.numel() * t.element_size());
-        w.add(k, t);
+        add(k, t, f);
       }
     w.finish();
     bar.finish();
@@ -116,11 +159,22 @@ int cmd_convert(const Args& a) {
       if (weights) continue;
       fs::copy(e.path(), fs::path(out) / name, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     }
+    if (group > 0) {
+      // The loader learns the group size (and that int8 keys are expected) from config.json.
+      const auto cfg_path = fs::path(out) / "config.json";
+      std::ifstream in(cfg_path);
+      auto j = nlohmann::json::parse(in);
+      in.close();
+      j["reasonseg_quantization"] = {{"method", "int8"}, {"group_size", group}};
+      std::ofstream(cfg_path) << j.dump(2) << "\n";
+    }
     return 0;
   }
   const std::string preset = a.get("random-weights");
   LisaConfig cfg = preset_config(preset);
+  cfg.stored_quantization_group = group;
   LisaModel model(cfg);
+  TensorAdder add{w, group > 0 ? quantizable_keys(model) : std::set<std::string>{}, group};
   std::vector<Module::Slot> slots;
   model.collect("", slots);
   // The seeds of ReasoningSegmenter's --random-weights: the written model equals the in-memory one.
@@ -141,7 +195,7 @@ int cmd_convert(const Args& a) {
     for (auto& s : slots) {
       auto t = random_tensor(s, release_dtype(s.key), torch::kCPU, seed);
       bar.advance(t.numel() * t.element_size());
-      w.add(s.key, t);
+      add(s.key, t, preset);
     }
     w.finish();
   }

@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "nn/quantized_weight.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -212,6 +214,18 @@ LisaConfig read_lisa_config(const std::string& model_dir) {
     if (!j["sam_config"].is_object()) fail(file, ": \"sam_config\" must be an object");
     read_sam(j["sam_config"], c.sam, file);
   }
+  if (j.contains("reasonseg_quantization")) {
+    const auto& q = j["reasonseg_quantization"];
+    if (!q.is_object()) fail(file, ": \"reasonseg_quantization\" must be an object");
+    std::string method;
+    opt(q, "method", method, file);
+    if (method != "int8") fail(file, ": reasonseg_quantization method \"", method, "\" is not supported (int8)");
+    int group = 0;
+    opt(q, "group_size", group, file);
+    if (!valid_group_size(group))
+      fail(file, ": reasonseg_quantization group_size ", group, " is not one of 32, 64, 128, 256");
+    c.stored_quantization_group = group;
+  }
   return c;
 }
 
@@ -276,6 +290,8 @@ nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_t
   json sam;
   sam_fields(c.sam, [&](const char* key, const auto& member) { sam[key] = member; });
   j["sam_config"] = sam;
+  if (c.stored_quantization_group > 0)
+    j["reasonseg_quantization"] = {{"method", "int8"}, {"group_size", c.stored_quantization_group}};
   return j;
 }
 

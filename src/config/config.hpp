@@ -97,6 +97,9 @@ struct LisaConfig {
   std::string vision_tower;        // as named in config.json
   bool has_vision_config = false;  // config.json embeds a "vision_config"
   std::string source;              // file the config came from (for messages)
+  // Group size of the int8 weights a converted checkpoint stores (config.json's
+  // "reasonseg_quantization": {"method": "int8", "group_size": G}); 0: none stored.
+  int64_t stored_quantization_group = 0;
 
   // Number of LLM positions the image occupies.
   int image_tokens() const {

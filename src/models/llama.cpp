@@ -12,6 +12,9 @@
 namespace reasonseg {
 
 namespace {
+// The LLM's linear layers and lm_head may be int8 (docs/models.md); embeddings and norms may not.
+constexpr bool kQuantizable = true;
+
 torch::Tensor rotate_half(const torch::Tensor& x) {
   auto n = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, n, n), x.narrow(-1, 0, n)}, -1);
@@ -32,13 +35,13 @@ torch::Tensor sdpa_gqa(const torch::Tensor& q, const torch::Tensor& keys, const 
 
 LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c)
     : cfg(c),
-      q_proj(*this, "self_attn.q_proj", c.hidden_size, c.num_attention_heads * c.head_dim(), false),
-      k_proj(*this, "self_attn.k_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false),
-      v_proj(*this, "self_attn.v_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false),
-      o_proj(*this, "self_attn.o_proj", c.num_attention_heads * c.head_dim(), c.hidden_size, false),
-      gate_proj(*this, "mlp.gate_proj", c.hidden_size, c.intermediate_size, false),
-      up_proj(*this, "mlp.up_proj", c.hidden_size, c.intermediate_size, false),
-      down_proj(*this, "mlp.down_proj", c.intermediate_size, c.hidden_size, false),
+      q_proj(*this, "self_attn.q_proj", c.hidden_size, c.num_attention_heads * c.head_dim(), false, kQuantizable),
+      k_proj(*this, "self_attn.k_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false, kQuantizable),
+      v_proj(*this, "self_attn.v_proj", c.hidden_size, c.num_key_value_heads * c.head_dim(), false, kQuantizable),
+      o_proj(*this, "self_attn.o_proj", c.num_attention_heads * c.head_dim(), c.hidden_size, false, kQuantizable),
+      gate_proj(*this, "mlp.gate_proj", c.hidden_size, c.intermediate_size, false, kQuantizable),
+      up_proj(*this, "mlp.up_proj", c.hidden_size, c.intermediate_size, false, kQuantizable),
+      down_proj(*this, "mlp.down_proj", c.intermediate_size, c.hidden_size, false, kQuantizable),
       input_layernorm(*this, "input_layernorm", c.hidden_size, c.rms_norm_eps),
       post_attention_layernorm(*this, "post_attention_layernorm", c.hidden_size, c.rms_norm_eps) {}
 
@@ -144,7 +147,7 @@ Llama::Llama(Module& parent, const LlamaConfig& c)
     : cfg_(c),
       embed_tokens_(ModuleChildHelper::param(parent, "model.embed_tokens.weight", {c.vocab_size, c.hidden_size})),
       norm_(parent, "model.norm", c.hidden_size, c.rms_norm_eps),
-      lm_head_(parent, "lm_head", c.hidden_size, c.vocab_size, false) {
+      lm_head_(parent, "lm_head", c.hidden_size, c.vocab_size, false, kQuantizable) {
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     layers_.push_back(std::make_unique<LlamaDecoderLayer>(cfg_));
     ModuleChildHelper::child(parent, "model.layers." + std::to_string(i), *layers_.back());

@@ -9,13 +9,14 @@ namespace reasonseg {
 
 #define REASONSEG_PARAM(name, ...) ModuleChildHelper::param(*this, name, {__VA_ARGS__})
 
-Linear::Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool has_bias)
-    : weight(REASONSEG_PARAM("weight", out, in)) {
+Linear::Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool has_bias, bool quantizable)
+    : weight(ModuleChildHelper::param(*this, "weight", {out, in}, quantizable ? &quant : nullptr)) {
   if (has_bias) bias = &REASONSEG_PARAM("bias", out);
   ModuleChildHelper::child(parent, name, *this);
 }
 
 torch::Tensor Linear::forward(const torch::Tensor& x) const {
+  if (quant.defined()) return quantized_linear(x, quant, bias);
   // One bf16 token (decoding): a streaming AVX512-BF16 kernel reads the weights at close to
   // memory bandwidth, about twice what LibTorch 1.13's bf16 linear reaches for a single row.
   if (use_bf16_kernels(x) && x.numel() == x.size(-1) && weight.is_contiguous())

@@ -6,8 +6,11 @@ namespace reasonseg {
 
 // y = x W^T + b.
 struct Linear : Module {
-  Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool bias = true);
+  // quantizable: the weight may be loaded as int8 (LoadSettings::quantize_group_size, or a
+  // checkpoint that stores it so); then `quant` holds it and `weight` stays undefined.
+  Linear(Module& parent, const std::string& name, int64_t in, int64_t out, bool bias = true, bool quantizable = false);
   torch::Tensor forward(const torch::Tensor& x) const;
+  QuantizedWeight quant;
   torch::Tensor& weight;
   torch::Tensor* bias = nullptr;
 };

@@ -39,6 +39,8 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
     fail("--dtype fp16 is supported on CUDA only (use bf16 or fp32 on CPU)");
   dtype = dtype_enum == DType::BFloat16 ? torch::kBFloat16 : dtype_enum == DType::Float16 ? torch::kFloat16 : torch::kFloat32;
   if (opt.max_new_tokens < 0) fail("max_new_tokens must be >= 0 (got ", opt.max_new_tokens, ")");
+  if (opt.quantize != Quantization::None && !valid_group_size(opt.quantize_group_size))
+    fail("quantize_group_size ", opt.quantize_group_size, " is not one of 32, 64, 128, 256");
 
   std::unique_ptr<TensorSource> src, tower_src;
   std::string tower_prefix = "vision_model.";
@@ -98,12 +100,16 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
   auto& clip = m->clip;
   model = std::make_unique<LisaModel>(cfg);
   clip = std::make_unique<ClipVisionTower>(cfg.vision, cfg.clip_layers_needed());
-  int64_t total = module_bytes(*model, dtype) + module_bytes(*clip, dtype);
+  const int64_t group = cfg.stored_quantization_group > 0 ? cfg.stored_quantization_group
+                        : opt.quantize == Quantization::Int8 ? opt.quantize_group_size : 0;
+  int64_t total = module_bytes(*model, dtype, group) + module_bytes(*clip, dtype);
   ProgressBar bar(opt.random_weights.empty() ? "loading" : "random weights", total, true, opt.progress);
   LoadSettings ls;
   ls.dtype = dtype;
   ls.device = device;
   ls.zero_copy = opt.zero_copy_weights;
+  ls.quantize_group_size = opt.quantize == Quantization::Int8 ? opt.quantize_group_size : 0;
+  ls.stored_group_size = cfg.stored_quantization_group;
   ls.on_bytes = [&](int64_t n) { bar.advance(n); };
   if (!opt.random_weights.empty()) {
     randomize_module(*model, ls, 1234);
@@ -117,8 +123,8 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
       std::vector<Module::Slot> slots;
       model->collect("", slots);
       clip->collect(tower_prefix, slots);
-      for (auto& s : slots)
-        if (s.value->numel() && !all_finite(*s.value))
+      for (auto& s : slots)  // (int8 weights were checked as they were quantized or validated)
+        if (s.value->defined() && s.value->numel() && !all_finite(*s.value))
           fail(opt.model_dir, ": tensor '", s.key, "' holds NaN or Inf values (SegmenterOptions::check_finite_weights)");
     }
   }
