@@ -226,8 +226,7 @@ int64_t ReasoningSegmenter::decode_weight_bytes() const {
 }
 
 Quantization ReasoningSegmenter::quantization() const {
-  return impl_->m->opt.quantize == Quantization::Int8 || impl_->m->cfg.stored_quantization_group > 0
-             ? Quantization::Int8 : Quantization::None;
+  return impl_->m->quant_group > 0 ? Quantization::Int8 : Quantization::None;
 }
 
 }  // namespace reasonseg

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sys/wait.h>  // WEXITSTATUS
 
 #include "io/safetensors.hpp"
 #include "reasonseg/error.hpp"
@@ -64,6 +65,11 @@ torch::Tensor summarize(const torch::Tensor& full, const std::string& kind) {
   if (kind == "colsum") return full.sum(-2);
   int64_t k = std::stoi(kind.substr(3));
   return full.index({"...", Slice(0, torch::indexing::None, k), Slice(0, torch::indexing::None, k)});
+}
+
+int run_cli(const std::string& args) {
+  const int status = std::system((std::string(REASONSEG_CLI) + " " + args).c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string error_of(const std::function<void()>& fn) {

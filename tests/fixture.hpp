@@ -23,6 +23,8 @@ reasonseg::Device test_device();
 std::string case_dir(const std::string& name, const std::string& fixture = "tiny-lisa-a");
 nlohmann::json read_json(const std::string& path);
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies
+// Runs the reasonseg CLI with `args` (a shell command line); its exit status, -1 if it did not exit.
+int run_cli(const std::string& args);
 // The message of the reasonseg::Error `fn` throws, "" if it throws none.
 std::string error_of(const std::function<void()>& fn);
 

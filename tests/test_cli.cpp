@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>  // WEXITSTATUS
 #include <unistd.h>  // getpid
 #include <opencv2/imgcodecs.hpp>
 
@@ -16,14 +15,9 @@
 
 namespace fs = std::filesystem;
 
-namespace {
+using rstest::run_cli;
 
-// The CLI's exit status (-1 if it did not exit normally).
-int run(const std::string& args) {
-  std::string cmd = std::string(REASONSEG_CLI) + " " + args;
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+namespace {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -46,7 +40,7 @@ TEST_CASE("CLI segment: JSON, mask PNGs, overlay and the tensor dump match the r
                      cj["instruction"].get<std::string>() + "\" --dtype fp32 --device cpu --max-new-tokens 32 --json " +
                      tmp("g1.json") + " --out-mask " + tmp("g1_mask") + " --overlay " + tmp("g1_overlay.png") +
                      " --dump-tensors " + tmp("g1.safetensors") + " > " + tmp("g1.out");
-  REQUIRE(run(args) == 0);
+  REQUIRE(run_cli(args) == 0);
   auto j = rstest::read_json(tmp("g1.json"));
   REQUIRE(j["input_ids"] == cj["input_ids"]);
   REQUIRE(j["output_ids"] == cj["generated_ids"]);
@@ -95,7 +89,7 @@ TEST_CASE("CLI segment --answer runs the teacher-forced path", "[cli]") {
   std::string args = "segment --quiet --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
                      "/tiny-lisa-a/images/a_truck.png --prompt \"" + cj["question"].get<std::string>() +
                      "\" --answer \"Sure, it is [SEG].\" --dtype fp32 --json " + tmp("t1.json") + " > /dev/null";
-  REQUIRE(run(args) == 0);
+  REQUIRE(run_cli(args) == 0);
   auto j = rstest::read_json(tmp("t1.json"));
   REQUIRE(j["input_ids"] == cj["input_ids"]);
   REQUIRE(j["stopped_by"] == "teacher_forced");
@@ -107,7 +101,7 @@ TEST_CASE("CLI segment --json - writes only one JSON line to stdout; the demo mo
   std::string args = "segment --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
                      "/tiny-lisa-a/images/a_dog.png --prompt \"Where is the dog?\" --dtype fp32 --max-new-tokens 8 "
                      "--json - > " + tmp("stdout.json") + " 2> " + tmp("stderr.txt");
-  REQUIRE(run(args) == 0);
+  REQUIRE(run_cli(args) == 0);
   const std::string out = read_file(tmp("stdout.json"));
   REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
   auto j = nlohmann::json::parse(out);
@@ -120,7 +114,7 @@ TEST_CASE("CLI segment --json - writes only one JSON line to stdout; the demo mo
   REQUIRE(err.find('\r') == std::string::npos);
   REQUIRE_THAT(err, Catch::Contains("loading"));
   // --pretty indents.
-  REQUIRE(run("segment --quiet --pretty --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
+  REQUIRE(run_cli("segment --quiet --pretty --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
               "/tiny-lisa-a/images/a_dog.png --prompt hi --max-new-tokens 2 --json - > " + tmp("pretty.json")) == 0);
   const std::string pretty = read_file(tmp("pretty.json"));
   REQUIRE(std::count(pretty.begin(), pretty.end(), '\n') > 10);
@@ -129,7 +123,7 @@ TEST_CASE("CLI segment --json - writes only one JSON line to stdout; the demo mo
 TEST_CASE("CLI segment on SESAME: has_target false and 'no target' when the answer has no [SEG]", "[cli][families]") {
   auto cj = rstest::read_json(rstest::case_dir("g2_no_seg_sa_truck", "tiny-sesame-a") + "/case.json");
   const std::string model = rstest::data_dir() + "/tiny-sesame-a";
-  REQUIRE(run("segment --quiet --model " + model + " --image " + model + "/images/sa_truck.png --prompt \"" +
+  REQUIRE(run_cli("segment --quiet --model " + model + " --image " + model + "/images/sa_truck.png --prompt \"" +
               cj["instruction"].get<std::string>() + "\" --dtype fp32 --max-new-tokens 32 --json " + tmp("sa.json") +
               " --overlay " + tmp("sa_overlay.png") + " > " + tmp("sa.out")) == 0);
   auto j = rstest::read_json(tmp("sa.json"));
@@ -142,7 +136,7 @@ TEST_CASE("CLI segment on SESAME: has_target false and 'no target' when the answ
   // LISA++'s task sentence from the CLI.
   auto pj = rstest::read_json(rstest::case_dir("g1_two_seg_inst_pa_dog", "tiny-lisapp-a") + "/case.json");
   const std::string pp = rstest::data_dir() + "/tiny-lisapp-a";
-  REQUIRE(run("segment --quiet --model " + pp + " --image " + pp + "/images/pa_dog.png --prompt \"" +
+  REQUIRE(run_cli("segment --quiet --model " + pp + " --image " + pp + "/images/pa_dog.png --prompt \"" +
               pj["instruction_base"].get<std::string>() + "\" --task inst-conv-seg --dtype fp32 --max-new-tokens 32 --json " +
               tmp("pp.json") + " > /dev/null") == 0);
   auto k = rstest::read_json(tmp("pp.json"));
@@ -151,12 +145,12 @@ TEST_CASE("CLI segment on SESAME: has_target false and 'no target' when the answ
 }
 
 TEST_CASE("CLI help: generated from each command's option table, the same at the top level", "[cli]") {
-  REQUIRE(run("--help > " + tmp("help.txt")) == 0);
+  REQUIRE(run_cli("--help > " + tmp("help.txt")) == 0);
   const std::string top = read_file(tmp("help.txt"));
   for (auto cmd : {"segment", "eval", "bench", "tokenize", "convert", "version"}) {
     REQUIRE_THAT(top, Catch::Contains(std::string("  ") + cmd));
     if (std::string(cmd) == "version") continue;
-    REQUIRE(run(std::string(cmd) + " --help > " + tmp("cmd_help.txt")) == 0);
+    REQUIRE(run_cli(std::string(cmd) + " --help > " + tmp("cmd_help.txt")) == 0);
     const std::string help = read_file(tmp("cmd_help.txt"));
     // The synopsis line of the command's help appears verbatim at the top level.
     const std::string synopsis = help.substr(7, help.find(" [options]") - 7);  // after "usage: "
@@ -164,14 +158,14 @@ TEST_CASE("CLI help: generated from each command's option table, the same at the
   }
   // Every option the parser accepts is documented: an unknown one points to --help, and each
   // documented one is accepted (it fails later for other reasons, never as "unknown option").
-  REQUIRE(run("segment --help > " + tmp("seg_help.txt")) == 0);
+  REQUIRE(run_cli("segment --help > " + tmp("seg_help.txt")) == 0);
   const std::string seg_help = read_file(tmp("seg_help.txt"));
   for (auto opt : {"--model", "--vision-tower", "--threads", "--max-image-pixels", "--allow-special-tokens", "--stream",
                    "--timeout-ms", "--pretty", "--dump-tensors", "--copy-weights", "--quiet"})
     REQUIRE_THAT(seg_help, Catch::Contains(opt));
-  REQUIRE(run("segment --bogus 2> " + tmp("bogus.txt")) == 1);
+  REQUIRE(run_cli("segment --bogus 2> " + tmp("bogus.txt")) == 1);
   REQUIRE_THAT(read_file(tmp("bogus.txt")), Catch::Contains("unknown option --bogus ('reasonseg segment --help' lists"));
-  REQUIRE(run("version > " + tmp("version.txt")) == 0);
+  REQUIRE(run_cli("version > " + tmp("version.txt")) == 0);
   REQUIRE_THAT(read_file(tmp("version.txt")), Catch::Contains("data directory: /"));
 }
 
@@ -179,7 +173,7 @@ TEST_CASE("CLI segment --stream prints the answer as it is generated", "[cli]") 
   std::string base = "segment --quiet --model " + rstest::model_dir() + " --image " + rstest::data_dir() +
                      "/tiny-lisa-a/images/a_dog.png --prompt \"Where is the dog?\" --dtype fp32 --max-new-tokens 12 --json " +
                      tmp("stream.json");
-  REQUIRE(run(base + " --stream > " + tmp("stream.txt")) == 0);
+  REQUIRE(run_cli(base + " --stream > " + tmp("stream.txt")) == 0);
   auto j = rstest::read_json(tmp("stream.json"));
   const std::string printed = read_file(tmp("stream.txt"));
   // The streamed pieces are the answer before chat.py's cleanup, on the first line.
@@ -192,7 +186,7 @@ TEST_CASE("CLI segment --stream prints the answer as it is generated", "[cli]") 
 
 TEST_CASE("CLI tokenize --chat --json gives the prompt and the reference ids", "[cli]") {
   auto cj = rstest::read_json(rstest::case_dir("g2_two_seg_a_horn") + "/case.json");
-  REQUIRE(run("tokenize --model " + rstest::model_dir() + " --chat --json \"" + cj["instruction"].get<std::string>() +
+  REQUIRE(run_cli("tokenize --model " + rstest::model_dir() + " --chat --json \"" + cj["instruction"].get<std::string>() +
               "\" > " + tmp("tok.json")) == 0);
   auto j = rstest::read_json(tmp("tok.json"));
   REQUIRE(j["prompt"] == cj["prompt"]);
@@ -200,20 +194,20 @@ TEST_CASE("CLI tokenize --chat --json gives the prompt and the reference ids", "
 }
 
 TEST_CASE("CLI errors: clear message and non-zero exit", "[cli]") {
-  REQUIRE(run("segment --model /nonexistent --image x.png --prompt hi 2> " + tmp("err.txt")) != 0);
-  REQUIRE(run("segment --model " + rstest::model_dir() + " --image /nonexistent.png --prompt hi 2> " + tmp("err2.txt")) != 0);
+  REQUIRE(run_cli("segment --model /nonexistent --image x.png --prompt hi 2> " + tmp("err.txt")) != 0);
+  REQUIRE(run_cli("segment --model " + rstest::model_dir() + " --image /nonexistent.png --prompt hi 2> " + tmp("err2.txt")) != 0);
   REQUIRE(read_file(tmp("err2.txt")).find("/nonexistent.png") != std::string::npos);
   // A value option followed by another option lacks its value; an empty value is not a missing one.
-  REQUIRE(run("segment --model --image x.png --prompt hi 2> " + tmp("err3.txt")) == 1);
+  REQUIRE(run_cli("segment --model --image x.png --prompt hi 2> " + tmp("err3.txt")) == 1);
   REQUIRE_THAT(read_file(tmp("err3.txt")), Catch::Contains("--model needs a value (found the option --image"));
-  REQUIRE(run("segment --model " + rstest::model_dir() + " --image x.png --prompt \"\" 2> " + tmp("err4.txt")) == 1);
+  REQUIRE(run_cli("segment --model " + rstest::model_dir() + " --image x.png --prompt \"\" 2> " + tmp("err4.txt")) == 1);
   REQUIRE_THAT(read_file(tmp("err4.txt")), Catch::Contains("--prompt is empty"));
 }
 
 TEST_CASE("CLI eval --pred-dir on a synthetic ReasonSeg split", "[cli][eval]") {
   auto dir = rstest::make_synthetic_reasonseg("cli");
   // Three samples of the split are broken on purpose: a partial score exits 4 and says so.
-  REQUIRE(run("eval --quiet --dataset " + dir + " --pred-dir " + dir + "/preds --json " + tmp("ev.json") + " --csv " +
+  REQUIRE(run_cli("eval --quiet --dataset " + dir + " --pred-dir " + dir + "/preds --json " + tmp("ev.json") + " --csv " +
               tmp("ev.csv") + " > /dev/null 2> " + tmp("ev.err")) == 4);
   REQUIRE_THAT(read_file(tmp("ev.err")), Catch::Contains("PARTIAL RESULT: 3 of 7 samples"));
   auto j = rstest::read_json(tmp("ev.json"));
@@ -234,7 +228,7 @@ TEST_CASE("CLI eval --pred-dir on a synthetic ReasonSeg split", "[cli][eval]") {
 
 TEST_CASE("CLI eval --model teacher-forced scores the engine's masks", "[cli][eval]") {
   auto dir = rstest::make_synthetic_reasonseg("model");
-  REQUIRE(run("eval --quiet --dataset " + dir + " --model " + rstest::model_dir() +
+  REQUIRE(run_cli("eval --quiet --dataset " + dir + " --model " + rstest::model_dir() +
               " --dtype fp32 --mode teacher-forced --limit 2 --save-masks " + tmp("evm") + " --json " + tmp("evm.json") +
               " > /dev/null 2>&1") == 0);
   auto j = rstest::read_json(tmp("evm.json"));
@@ -261,14 +255,14 @@ TEST_CASE("CLI eval --model teacher-forced scores the engine's masks", "[cli][ev
 TEST_CASE("CLI convert: safetensors -> .bin shards -> same answer and masks", "[cli][weights]") {
   const std::string out = tmp("tiny-bin");
   fs::remove_all(out);
-  REQUIRE(run("convert --quiet --model " + rstest::model_dir() + " --out " + out + " --format bin --shard-gb 0.004 > /dev/null") == 0);
+  REQUIRE(run_cli("convert --quiet --model " + rstest::model_dir() + " --out " + out + " --format bin --shard-gb 0.004 > /dev/null") == 0);
   REQUIRE(fs::exists(out + "/pytorch_model.bin.index.json"));
   REQUIRE(fs::exists(out + "/pytorch_model-00001-of-00002.bin"));
   REQUIRE(fs::exists(out + "/clip-vit-tiny-a/model.safetensors"));  // sub-directories are copied
   auto cj = rstest::read_json(rstest::case_dir("g1_one_seg_a_rect") + "/case.json");
   std::string img = rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png";
   for (const std::string& m : {rstest::model_dir(), out}) {
-    REQUIRE(run("segment --quiet --model " + m + " --image " + img + " --prompt \"" + cj["instruction"].get<std::string>() +
+    REQUIRE(run_cli("segment --quiet --model " + m + " --image " + img + " --prompt \"" + cj["instruction"].get<std::string>() +
                 "\" --dtype fp32 --max-new-tokens 32 --json " + tmp("conv.json") + " > /dev/null") == 0);
     auto j = rstest::read_json(tmp("conv.json"));
     REQUIRE(j["output_ids"] == cj["generated_ids"]);
@@ -278,7 +272,7 @@ TEST_CASE("CLI convert: safetensors -> .bin shards -> same answer and masks", "[
 
 TEST_CASE("CLI bench: exactly --new-tokens per query, every requested JSON key, a readable trace", "[cli]") {
   std::string img = rstest::data_dir() + "/tiny-lisa-a/images/a_rect.png";
-  REQUIRE(run("bench --quiet --model " + rstest::model_dir() + " --image " + img +
+  REQUIRE(run_cli("bench --quiet --model " + rstest::model_dir() + " --image " + img +
               " --dtype bf16 --runs 2 --warmup 0 --new-tokens 5 --json " + tmp("bench.json") + " --trace " +
               tmp("bench.trace") + " > " + tmp("bench.out")) == 0);
   auto j = rstest::read_json(tmp("bench.json"));

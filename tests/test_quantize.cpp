@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.hpp"
@@ -22,6 +21,7 @@ using namespace reasonseg;
 namespace fs = std::filesystem;
 
 using rstest::error_of;
+using rstest::run_cli;
 
 namespace {
 torch::Tensor reference_linear(const torch::Tensor& x, const QuantizedWeight& q) {
@@ -104,10 +104,6 @@ TEST_CASE("int8 linear: one token (GEMV) and several (bf16 tiles) against dequan
 }
 
 namespace {
-int run_cli(const std::string& args) {
-  const int status = std::system((std::string(REASONSEG_CLI) + " " + args).c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 std::string tmpdir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("reasonseg_int8_" + std::to_string(::getpid())) / name;
   fs::remove_all(d);

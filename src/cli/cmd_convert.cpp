@@ -165,7 +165,7 @@ int cmd_convert(const Args& a) {
       std::ifstream in(cfg_path);
       auto j = nlohmann::json::parse(in);
       in.close();
-      j["reasonseg_quantization"] = {{"method", "int8"}, {"group_size", group}};
+      j["reasonseg_quantization"] = quantization_config_json(group);
       std::ofstream(cfg_path) << j.dump(2) << "\n";
     }
     return 0;

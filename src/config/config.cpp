@@ -290,10 +290,11 @@ nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_t
   json sam;
   sam_fields(c.sam, [&](const char* key, const auto& member) { sam[key] = member; });
   j["sam_config"] = sam;
-  if (c.stored_quantization_group > 0)
-    j["reasonseg_quantization"] = {{"method", "int8"}, {"group_size", c.stored_quantization_group}};
+  if (c.stored_quantization_group > 0) j["reasonseg_quantization"] = quantization_config_json(c.stored_quantization_group);
   return j;
 }
+
+nlohmann::json quantization_config_json(int64_t group_size) { return {{"method", "int8"}, {"group_size", group_size}}; }
 
 LisaConfig preset_config(const std::string& name) {
   LisaConfig c;

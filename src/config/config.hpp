@@ -124,6 +124,8 @@ void read_clip_tower_config(const std::string& tower_dir, LisaConfig& cfg);
 // The writers of the same schema the readers use: config.json of a LISA checkpoint (with a
 // "sam_config" object, so that SAM sizes other than ViT-H read back) and a CLIP tower's config.json.
 nlohmann::json lisa_config_json(const LisaConfig& c, const std::string& vision_tower);
+// config.json's "reasonseg_quantization" entry of an int8 checkpoint with this group size.
+nlohmann::json quantization_config_json(int64_t group_size);
 nlohmann::json clip_vision_config_json(const ClipVisionConfig& c);
 // Built-in full-size configurations: "lisa-7b", "lisa-13b", "sesame-7b", "mid".
 LisaConfig preset_config(const std::string& name);

@@ -190,7 +190,7 @@ int64_t module_bytes(Module& root, torch::ScalarType dtype, int64_t quantize_gro
     int64_t e = 1;
     for (auto d : s.shape) e *= d;
     if (s.quant && quantize_group_size > 0 && s.shape.size() == 2)
-      n += e + s.shape[0] * ((s.shape[1] + quantize_group_size - 1) / quantize_group_size) * 4;
+      n += e + s.shape[0] * scale_groups(s.shape[1], quantize_group_size) * 4;
     else
       n += e * int64_t(c10::elementSize(dtype));
   }

@@ -16,8 +16,6 @@
 namespace reasonseg {
 
 namespace {
-int64_t groups_of(int64_t K, int64_t G) { return (K + G - 1) / G; }
-
 // The portable GEMV: the same per-group order of operations as the AVX-512 kernel.
 void gemv_int8_rows_portable(const float* x, const int8_t* q, const float* scales, int64_t K, int64_t groups,
                              int64_t G, float* y, int64_t n0, int64_t n1) {
@@ -42,7 +40,7 @@ int64_t QuantizedWeight::bytes() const {
 QuantizedWeight quantize_int8(const torch::Tensor& w, int64_t G, const std::string& name) {
   if (w.dim() != 2 || !w.is_floating_point()) fail(name, ": only 2-D floating-point weights can be quantized");
   if (!valid_group_size(G)) fail("quantize_group_size ", G, " is not one of 32, 64, 128, 256");
-  const int64_t N = w.size(0), K = w.size(1), groups = groups_of(K, G);
+  const int64_t N = w.size(0), K = w.size(1), groups = scale_groups(K, G);
   QuantizedWeight out;
   out.group_size = G;
   // Huge pages, as for every weight: decoding streams these bytes once per token.
@@ -92,7 +90,7 @@ void validate_quantized(const QuantizedWeight& q, int64_t N, int64_t K, const st
   if (q.data.scalar_type() != torch::kInt8) fail(where, ": int8 weights stored as ", c10::toString(q.data.scalar_type()));
   if (q.data.sizes().vec() != std::vector<int64_t>{N, K})
     fail(where, ": int8 weights have shape ", shape_str(q.data.sizes().vec()), " but the config needs ", shape_str({N, K}));
-  const std::vector<int64_t> sshape{N, groups_of(K, q.group_size)};
+  const std::vector<int64_t> sshape{N, scale_groups(K, q.group_size)};
   if (q.scales.scalar_type() != torch::kFloat32)
     fail(where, ": scales stored as ", c10::toString(q.scales.scalar_type()), " (need F32)");
   if (q.scales.sizes().vec() != sshape)

@@ -19,6 +19,8 @@ struct QuantizedWeight {
 
 // Group sizes the kernels support (multiples of 16 input values).
 inline bool valid_group_size(int64_t g) { return g == 32 || g == 64 || g == 128 || g == 256; }
+// Scales per row of K inputs in groups of G (the last group may be shorter).
+inline int64_t scale_groups(int64_t K, int64_t G) { return (K + G - 1) / G; }
 
 // Quantizes a floating-point [N, K] CPU tensor (any float dtype), row block by row block, so no
 // fp32 copy of the whole matrix is made. NaN/Inf weights throw naming `name`. Deterministic: the

@@ -100,9 +100,9 @@ std::unique_ptr<LoadedModel> load_model(const SegmenterOptions& options) {
   auto& clip = m->clip;
   model = std::make_unique<LisaModel>(cfg);
   clip = std::make_unique<ClipVisionTower>(cfg.vision, cfg.clip_layers_needed());
-  const int64_t group = cfg.stored_quantization_group > 0 ? cfg.stored_quantization_group
-                        : opt.quantize == Quantization::Int8 ? opt.quantize_group_size : 0;
-  int64_t total = module_bytes(*model, dtype, group) + module_bytes(*clip, dtype);
+  m->quant_group = cfg.stored_quantization_group > 0 ? cfg.stored_quantization_group
+                   : opt.quantize == Quantization::Int8 ? opt.quantize_group_size : 0;
+  int64_t total = module_bytes(*model, dtype, m->quant_group) + module_bytes(*clip, dtype);
   ProgressBar bar(opt.random_weights.empty() ? "loading" : "random weights", total, true, opt.progress);
   LoadSettings ls;
   ls.dtype = dtype;

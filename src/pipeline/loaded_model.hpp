@@ -24,6 +24,9 @@ struct LoadedModel {
   ModelFamily family = ModelFamily::Lisa;  // resolved (never Auto)
   ConvTemplate tpl = ConvTemplate::LlavaV1;
   int seg_id = -1;
+  // Input values per int8 scale of the LLM's linear layers (the checkpoint's stored group, else
+  // SegmenterOptions' when quantizing at load); 0: not quantized.
+  int64_t quant_group = 0;
   double load_s = 0;
 };
 
