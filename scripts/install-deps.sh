@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
   if ! command -v sudo > /dev/null; then
     echo "install-deps: installing Debian packages needs root: run this script as root (or install sudo)." >&2
     echo "install-deps: the packages: cmake g++ make ccache pkg-config clang libtorch-dev libopencv-dev" \
-         "libsentencepiece-dev nlohmann-json3-dev catch2 libopenblas0-pthread" >&2
+         "libpng-dev libjpeg-dev libsentencepiece-dev nlohmann-json3-dev catch2 libopenblas0-pthread" >&2
     exit 1
   fi
   SUDO="sudo"
@@ -16,6 +16,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake g++ make ccache pkg-config clang \
-  libtorch-dev libopencv-dev libsentencepiece-dev nlohmann-json3-dev catch2 \
+  libtorch-dev libopencv-dev libpng-dev libjpeg-dev libsentencepiece-dev nlohmann-json3-dev catch2 \
   libopenblas0-pthread >/dev/null
 echo "install-deps: done"

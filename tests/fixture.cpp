@@ -29,6 +29,14 @@ std::string case_dir(const std::string& name, const std::string& fixture) {
   return data_dir() + "/" + fixture + "/cases/" + name;
 }
 
+std::string question_of(const nlohmann::json& cj) {
+  if (cj.contains("question")) return cj["question"];
+  auto& rs = cj.at("reason_seg_json");
+  std::string text = rs.at("text").at(0);
+  return rs.at("is_sentence").get<bool>() ? text + " Please output segmentation mask."
+                                          : "What is " + text + " in this image? Please output segmentation mask.";
+}
+
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path);

@@ -22,6 +22,9 @@ reasonseg::Device test_device();
 // A case of a fixture family: tests/data/FIXTURE/cases/NAME.
 std::string case_dir(const std::string& name, const std::string& fixture = "tiny-lisa-a");
 nlohmann::json read_json(const std::string& path);
+// The question of a teacher-forced case (case.json): stored, or built from the ReasonSeg JSON as
+// LISA's ValDataset builds it.
+std::string question_of(const nlohmann::json& case_json);
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // owned copies
 // Runs the reasonseg CLI with `args` (a shell command line); its exit status, -1 if it did not exit.
 int run_cli(const std::string& args);

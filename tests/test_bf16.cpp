@@ -57,9 +57,7 @@ void compare_with_fp32(const std::string& fx, const SegmenterOptions& variant, c
       a = f32.segment(c32, cj["instruction"].get<std::string>(), {}, &trace32);
       b = b16.segment(c16, cj["instruction"].get<std::string>());
     } else {
-      std::string q = cj.contains("question") ? cj["question"].get<std::string>()
-                                              : "What is " + cj["reason_seg_json"]["text"][0].get<std::string>() +
-                                                    " in this image? Please output segmentation mask.";
+      const std::string q = rstest::question_of(cj);
       a = f32.segment_teacher_forced(c32, q, cj["answer"]);
       b = b16.segment_teacher_forced(c16, q, cj["answer"]);
     }

@@ -295,3 +295,25 @@ TEST_CASE("CLI bench: exactly --new-tokens per query, every requested JSON key, 
   for (auto& e : trace) saw_mm = saw_mm || (e.contains("name") && e["name"] == "aten::mm");
   REQUIRE(saw_mm);
 }
+
+TEST_CASE("CLI segment: a damaged but readable image gives our warning line, none of libpng's", "[cli][hostile]") {
+  // The example image with a tEXt chunk whose CRC is wrong, right after IHDR.
+  const std::string png = read_file(rstest::data_dir() + "/tiny-lisa-a/images/a_dog.png");
+  const std::string chunk = std::string("\0\0\0\x0A", 4) + std::string("tEXtComment\0hi", 14) + std::string("\x01\x02\x03\x04", 4);
+  const std::string damaged = tmp("damaged.png");
+  std::ofstream(damaged, std::ios::binary) << png.substr(0, 33) + chunk + png.substr(33);
+  REQUIRE(run_cli("segment --quiet --model " + rstest::model_dir() + " --image " + damaged +
+                  " --prompt hi --max-new-tokens 2 --json " + tmp("damaged.json") + " > /dev/null 2> " + tmp("damaged.err")) == 0);
+  const std::string err = read_file(tmp("damaged.err"));
+  REQUIRE_THAT(err, Catch::Contains("reasonseg segment: warning: " + damaged + ": PNG: tEXt: CRC error"));
+  REQUIRE(err.find("libpng") == std::string::npos);
+  auto j = nlohmann::json::parse(read_file(tmp("damaged.json")));
+  REQUIRE(j["image_warnings"] == nlohmann::json::array({"PNG: tEXt: CRC error"}));
+  // The same image cut in half: our error, naming the file, and nothing of libpng's.
+  std::ofstream(damaged, std::ios::binary | std::ios::trunc) << png.substr(0, png.size() / 2);
+  REQUIRE(run_cli("segment --quiet --model " + rstest::model_dir() + " --image " + damaged + " --prompt hi 2> " +
+                  tmp("cut.err")) != 0);
+  const std::string cut = read_file(tmp("cut.err"));
+  REQUIRE_THAT(cut, Catch::StartsWith("reasonseg segment: error: " + damaged + ": not a readable PNG image ("));
+  REQUIRE(std::count(cut.begin(), cut.end(), '\n') == 1);
+}

@@ -75,15 +75,6 @@ torch::Tensor expected_from(const std::string& key, const torch::Tensor& e, int6
   return e;
 }
 
-// Teacher-forced cases store the question, or the ReasonSeg JSON LISA's ValDataset built it from.
-std::string question_of(const nlohmann::json& cj) {
-  if (cj.contains("question")) return cj["question"];
-  auto& rs = cj["reason_seg_json"];
-  std::string text = rs["text"][0];
-  return rs["is_sentence"].get<bool>() ? text + " Please output segmentation mask."
-                                       : "What is " + text + " in this image? Please output segmentation mask.";
-}
-
 // Runs a fixture case on a freshly encoded image, or as a follow-up on `earlier`'s context.
 CaseRun run_case(const std::string& fixture, const std::string& name, const nlohmann::json& fixture_case,
                CaseRun* earlier = nullptr) {
@@ -104,7 +95,7 @@ CaseRun run_case(const std::string& fixture, const std::string& name, const nloh
   if (c.cj["kind"] == "generate")
     c.result = seg.segment(c.ctx, c.cj["instruction"].get<std::string>(), q, &tr);
   else
-    c.result = seg.segment_teacher_forced(c.ctx, question_of(c.cj), c.cj["answer"].get<std::string>(), q, &tr);
+    c.result = seg.segment_teacher_forced(c.ctx, rstest::question_of(c.cj), c.cj["answer"].get<std::string>(), q, &tr);
   c.trace = std::move(tr.tensors);
   REQUIRE(c.trace.count("prefill_start"));
   c.prefill_start = int64_t(c.trace.at("prefill_start")[0].item<float>());

@@ -1,6 +1,8 @@
 // Reading and writing image files, with the size checked from the header before decoding.
 //
-// Built with OpenCV's imgcodecs (the default), every format OpenCV knows is read and written.
+// Built with image codecs (the default), PNG and JPEG are read through libpng and libjpeg (the
+// pixels cv::imread gives, without the libraries' messages on stderr) and written through OpenCV's
+// imgcodecs; other formats are refused.
 // Built without it (REASONSEG_WITH_IMGCODECS=OFF, as the GPU check does: imgcodecs pulls ~200 MB
 // of libraries onto a machine that must receive everything in 64 MiB), only binary PPM/PGM is
 // read and written, and reading "x.png" falls back to a pre-decoded "x.png.ppm" beside it
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace reasonseg {
 
@@ -20,6 +23,10 @@ constexpr int64_t kDefaultMaxImagePixels = 100'000'000;
 // PNG, JPEG and PPM/PGM headers are read first: an image over `max_pixels` is refused before
 // anything is decoded or allocated.
 cv::Mat read_image_file(const std::string& path, bool color = true, int64_t max_pixels = kDefaultMaxImagePixels);
+// The same, returning the decoder's warnings about a damaged but readable file in `warnings` (e.g.
+// "PNG: iCCP: known incorrect sRGB profile", "JPEG: Premature end of JPEG file": the rest of such an
+// image is gray). Nothing is ever printed; the overload above drops them.
+cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels, std::vector<std::string>* warnings);
 // Width and height from a PNG, JPEG or PPM/PGM header; {0, 0} for other formats or short files.
 std::pair<int64_t, int64_t> image_file_size(const std::string& path);
 // Writes an 8-bit 1- or 3-channel (BGR) image; throws reasonseg::Error naming the file.

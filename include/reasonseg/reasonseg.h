@@ -71,7 +71,11 @@ typedef enum reasonseg_pixel_format {
   REASONSEG_PIXELS_RGB = 2,  /* 3 bytes per pixel */
   REASONSEG_PIXELS_BGR = 3,
   REASONSEG_PIXELS_RGBA = 4, /* 4 bytes per pixel; alpha ignored */
-  REASONSEG_PIXELS_BGRA = 5
+  REASONSEG_PIXELS_BGRA = 5,
+  /* Not a format: makes every int32 value >= 0 a valid value of the type in C++, so that the library
+     can read any value a caller passes and refuse it (REASONSEG_ERROR_ARGUMENT) without undefined
+     behaviour. */
+  REASONSEG_PIXELS_MAX_ENUM = 0x7FFFFFFF
 } reasonseg_pixel_format;
 
 /* Encodes 8-bit pixels (rows `stride` bytes apart, stride >= width * bytes per pixel) with CLIP and

@@ -16,6 +16,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/input_image.hpp"
 #include "reasonseg/image_io.hpp"
 #include "reasonseg/segmenter.hpp"
 #include "reasonseg/version.hpp"
@@ -125,7 +126,7 @@ int cmd_bench(const Args& a) {
   opt.max_new_tokens = a.get_int("new-tokens", 16);
   const int runs = a.get_int("runs", 3), warmup = a.get_int("warmup", 1), new_tokens = opt.max_new_tokens;
   if (runs < 1) fail("--runs must be >= 1");
-  cv::Mat image = read_image_file(a.has("image") ? a.get("image") : data_path("examples/dog.png"), true, opt.max_image_pixels);
+  cv::Mat image = read_input_image("bench", a.has("image") ? a.get("image") : data_path("examples/dog.png"), opt.max_image_pixels);
   const std::string prompt = a.get("prompt", "What is the dog in this image? Please output segmentation mask.");
   const std::string followup = a.get("followup", "Where would the dog sleep? Please output segmentation mask.");
 

@@ -71,11 +71,15 @@ int cmd_eval(const Args& a) {
   }
   MetricAccumulator acc;
   nlohmann::json failed = nlohmann::json::array(), missing = nlohmann::json::array();
+  // Images that decoded with warnings (damaged but readable): scored, and listed.
+  nlohmann::json image_warnings = nlohmann::json::object();
   ProgressBar bar("eval", int64_t(names.size()), false, !a.has("quiet"));
   for (auto& name : names) {
     try {
       ReasonSegSample s = load_reasonseg_sample(dataset, name);
-      cv::Mat image = read_image_file(s.image_path);
+      std::vector<std::string> warnings;
+      cv::Mat image = read_image_file(s.image_path, true, kDefaultMaxImagePixels, &warnings);
+      if (!warnings.empty()) image_warnings[name] = warnings;
       validate_polygons(s, image.rows, image.cols);
       cv::Mat gt = rasterize_ground_truth(s.polygons, image.rows, image.cols);
       std::vector<std::string> texts = a.has("all-texts") && !from_preds ? s.texts : std::vector<std::string>{s.texts[0]};
@@ -125,6 +129,7 @@ int cmd_eval(const Args& a) {
                       {"complete", failed.empty()},
                       {"failed", failed},
                       {"missing_predictions", missing},
+                      {"image_warnings", image_warnings},
                       {"mode", from_preds ? "pred-dir" : mode},
                       {"definitions",
                        "IoU=inter/(union+1e-5) (1 if union=0, ignore pixels excluded); gIoU=sum IoU/(n+1e-5); "
@@ -137,6 +142,8 @@ int cmd_eval(const Args& a) {
   std::printf("gIoU %.4f  cIoU %.4f  Acc@0.5 %.4f  (n=%lld scored, %zu failed, %zu missing predictions)\n", acc.giou(),
               acc.ciou(), acc.acc_at_05(), (long long)acc.count(), failed.size(), missing.size());
   for (auto& f : failed) std::fprintf(stderr, "failed: %s\n", f["error"].get<std::string>().c_str());
+  for (const auto& item : image_warnings.items())
+    std::fprintf(stderr, "warning: %s: %s\n", printable(item.key()).c_str(), item.value()[0].get<std::string>().c_str());
   if (!failed.empty()) {
     std::fprintf(stderr, "PARTIAL RESULT: %zu of %zu samples could not be scored; the scores above cover the rest\n",
                  failed.size(), names.size());

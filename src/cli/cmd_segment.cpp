@@ -7,6 +7,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/input_image.hpp"
 #include "reasonseg/image_io.hpp"
 #include "reasonseg/overlay.hpp"
 #include "reasonseg/prompts.hpp"
@@ -62,7 +63,8 @@ int cmd_segment(const Args& a) {
   if (a.has("task")) prompt = lisa_plus_prompt(prompt, parse_lisa_plus_task(a.get("task")));
   const std::string json_path = a.get("json");
   const bool json_stdout = json_path == "-", stream = a.has("stream") && !json_stdout;
-  cv::Mat image = read_image_file(image_path, true, opt.max_image_pixels);
+  std::vector<std::string> image_warnings;
+  cv::Mat image = read_input_image("segment", image_path, opt.max_image_pixels, &image_warnings);
   const bool demo = opt.random_weights.empty() && is_bundled_demo_model(opt.model_dir);
   if (demo && !a.has("quiet"))
     std::fprintf(stderr, "note: %s is the bundled tiny model with random weights: expect a gibberish answer and a "
@@ -107,6 +109,7 @@ int cmd_segment(const Args& a) {
   j["prefill_tokens"] = r.prefill_tokens;
   j["decode_tokens"] = r.decode_tokens;
   j["load_s"] = seg.load_seconds();
+  j["image_warnings"] = image_warnings;
   if (demo) j["note"] = "bundled tiny model with random weights: the answer and masks are meaningless";
   if (a.has("overlay")) {
     const std::string caption = (demo ? "[random-weight demo model] answer: " : "answer: ") + r.text;

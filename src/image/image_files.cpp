@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -14,6 +13,8 @@
 
 #ifdef REASONSEG_HAVE_IMGCODECS
 #include <opencv2/imgcodecs.hpp>
+
+#include "image/decoders.hpp"
 #endif
 
 namespace reasonseg {
@@ -119,6 +120,10 @@ bool image_codecs_available() {
 }
 
 cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels) {
+  return read_image_file(path, color, max_pixels, nullptr);
+}
+
+cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels, std::vector<std::string>* warnings) {
   const auto [w, h] = image_file_size(path);
   // Header sizes come from the file: up to 2^32 each, so compare without multiplying.
   if (w > 0 && h > 0 && w > max_pixels / h)
@@ -126,14 +131,17 @@ cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels)
          " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
   if (is_netpbm(path)) return read_netpbm(path, color);
 #ifdef REASONSEG_HAVE_IMGCODECS
-  // Only formats whose size was checked above reach a decoder: OpenCV would otherwise pick one by
-  // the bytes (JPEG 2000, TIFF, OpenEXR, ...) and decode an unbounded image from an untrusted file.
-  std::error_code ec;
-  if ((w <= 0 || h <= 0) && std::filesystem::file_size(path, ec) > 0 && !ec)
-    fail(path, ": not a PNG, JPEG or PPM/PGM image with a readable size in its header (other formats are not read)");
-  cv::Mat img = cv::imread(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
-  if (img.empty()) fail(path, ": cannot read image (missing, empty or not an image format OpenCV knows)");
-  return img;
+  // Only PNG and JPEG reach a decoder, ours (image/decoders.hpp), never OpenCV's choice by the bytes
+  // (JPEG 2000, TIFF, OpenEXR, ...: formats whose size nothing here checks).
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open image");
+  unsigned char magic[2] = {};
+  in.read(reinterpret_cast<char*>(magic), 2);
+  std::vector<std::string> dropped;
+  std::vector<std::string>& sink = warnings ? *warnings : dropped;
+  if (magic[0] == 0x89 && magic[1] == 'P') return image_decoders::decode_png(path, color, max_pixels, sink);
+  if (magic[0] == 0xFF && magic[1] == 0xD8) return image_decoders::decode_jpeg(path, color, max_pixels, sink);
+  fail(path, in.gcount() < 2 ? ": the image file is empty" : ": not a PNG, JPEG or PPM/PGM image (other formats are not read)");
 #else
   std::ifstream probe(path + ".ppm");
   if (!probe)

@@ -25,12 +25,25 @@ struct SpmApi {
   int (*query)(void*, int, int);
 };
 
-#ifdef REASONSEG_SPM_NO_DEEPBIND
-// Sanitizer runtimes refuse RTLD_DEEPBIND (the fuzzing build, tests/fuzz).
-constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
-#else
-constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#if defined(__SANITIZE_ADDRESS__)
+#define REASONSEG_SPM_OWN_NAMESPACE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REASONSEG_SPM_OWN_NAMESPACE 1
 #endif
+#endif
+
+// The sanitizer runtimes refuse RTLD_DEEPBIND (they could not intercept malloc in a deep-bound
+// library). Under them the module goes into a link-map namespace of its own instead, which isolates
+// its protobuf just as well; the shim's C interface only passes plain buffers, each freed on the
+// side that allocated it (rs_spm_free_buf), so the two namespaces' allocators never mix.
+void* open_spm_module(const std::string& path) {
+#ifdef REASONSEG_SPM_OWN_NAMESPACE
+  return dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
+  return dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
+}
 
 const SpmApi& spm_api() {
   static const SpmApi api = [] {
@@ -44,7 +57,7 @@ const SpmApi& spm_api() {
     std::string tried;
     for (auto& c : candidates) {
       if (c.empty()) continue;
-      lib = dlopen(c.c_str(), kDlopenFlags);
+      lib = open_spm_module(c);
       if (lib) break;
       tried += " " + c;
     }
