@@ -110,26 +110,29 @@ void require_same_as_opencv(const std::string& path) {
   }
 }
 
-// Everything written to the process's stderr while `fn` runs.
+// Everything written to the process's stderr while `fn` runs (fd 2 restored however `fn` ends).
 std::string stderr_of(const std::function<void()>& fn) {
   const std::string path = tmp("stderr.txt");
-  std::fflush(stderr);
-  const int saved = dup(2);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  dup2(fileno(f), 2);
-  try {
+  struct Redirect {
+    int saved = -1;
+    FILE* file = nullptr;
+    explicit Redirect(const std::string& to) {
+      std::fflush(stderr);
+      saved = dup(2);
+      file = std::fopen(to.c_str(), "wb");
+      dup2(fileno(file), 2);
+    }
+    ~Redirect() {
+      std::fflush(stderr);
+      dup2(saved, 2);
+      close(saved);
+      std::fclose(file);
+    }
+  };
+  {
+    Redirect redirect(path);
     fn();
-  } catch (...) {
-    std::fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    std::fclose(f);
-    throw;
   }
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::fclose(f);
   return slurp(path);
 }
 

@@ -27,7 +27,7 @@ cv::Mat read_image_file(const std::string& path, bool color = true, int64_t max_
 // "PNG: iCCP: known incorrect sRGB profile", "JPEG: Premature end of JPEG file": the rest of such an
 // image is gray). Nothing is ever printed; the overload above drops them.
 cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels, std::vector<std::string>* warnings);
-// Width and height from a PNG, JPEG or PPM/PGM header; {0, 0} for other formats or short files.
+// Width and height from a PNG or JPEG header; {0, 0} for other formats or short files.
 std::pair<int64_t, int64_t> image_file_size(const std::string& path);
 // Writes an 8-bit 1- or 3-channel (BGR) image; throws reasonseg::Error naming the file.
 void write_image_file(const std::string& path, const cv::Mat& image);

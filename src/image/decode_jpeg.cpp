@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "image/decoders.hpp"
+#include "image/pixel_limit.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::image_decoders {
@@ -28,8 +29,7 @@ struct JpegState {
   std::jmp_buf jump;
   char error[JMSG_LENGTH_MAX + 64] = "";
   std::vector<std::string>* warnings = nullptr;
-  int64_t max_pixels = 0;
-  bool created = false, over_limit = false;
+  bool created = false;
   int orientation = 1;
   std::vector<uint8_t> row;
   ~JpegState() {
@@ -91,9 +91,9 @@ void cmyk_row(const uint8_t* cmyk, uint8_t* out, int width, bool color) {
   }
 }
 
-// Runs libjpeg from the header to the end of the image; false when it reported an error (s.error) or
-// the header is over the pixel limit (s.over_limit). No object with a destructor lives in this frame.
-bool read_jpeg(JpegState& s, FILE* file, bool color, cv::Mat& out) {
+// Runs libjpeg from the header to the end of the image; false when it reported an error (s.error);
+// throws Error for a header over the pixel limit. No object with a destructor lives in this frame.
+bool read_jpeg(JpegState& s, FILE* file, const std::string& path, bool color, int64_t max_pixels, cv::Mat& out) {
   if (setjmp(s.jump)) return false;
   jpeg_create_decompress(&s.cinfo);
   s.created = true;
@@ -102,10 +102,7 @@ bool read_jpeg(JpegState& s, FILE* file, bool color, cv::Mat& out) {
   jpeg_save_markers(&s.cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&s.cinfo, TRUE);
   const int64_t w = s.cinfo.image_width, h = s.cinfo.image_height;
-  if (w == 0 || h == 0 || w > s.max_pixels / h) {
-    s.over_limit = true;
-    return false;
-  }
+  check_pixel_limit(path, w, h, max_pixels);
   // The decoder's own working memory (a progressive image keeps every coefficient: 2 bytes per
   // sample): bounded by the pixel limit, not by what the file asks for.
   s.cinfo.mem->max_memory_to_use = long(std::min<int64_t>(w * h * 4 * 2 + (64 << 20), int64_t(1) << 40));
@@ -139,19 +136,13 @@ cv::Mat decode_jpeg(const std::string& path, bool color, int64_t max_pixels, std
   if (!file) fail(path, ": cannot open image");
   JpegState s;
   s.warnings = &warnings;
-  s.max_pixels = max_pixels;
   s.cinfo.err = jpeg_std_error(&s.err);
   s.cinfo.client_data = &s;  // kept by jpeg_create_decompress
   s.err.error_exit = on_jpeg_error;
   s.err.emit_message = on_jpeg_message;
   s.progress.progress_monitor = on_jpeg_progress;
   cv::Mat image;
-  if (!read_jpeg(s, file.get(), color, image)) {
-    if (s.over_limit)
-      fail(path, ": the image is ", s.cinfo.image_width, "x", s.cinfo.image_height, " pixels, over the limit of ",
-           max_pixels, " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
-    fail(path, ": not a readable JPEG image (", s.error, ")");
-  }
+  if (!read_jpeg(s, file.get(), path, color, max_pixels, image)) fail(path, ": not a readable JPEG image (", s.error, ")");
 #ifndef JCS_EXTENSIONS
   if (color && s.cinfo.num_components != 4) cv::cvtColor(image, image, cv::COLOR_RGB2BGR);
 #endif

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "image/decoders.hpp"
+#include "image/pixel_limit.hpp"
 #include "util/error.hpp"
 
 namespace reasonseg::image_decoders {
@@ -21,9 +22,6 @@ struct PngState {
   png_infop end_info = nullptr;
   char error[256] = "";
   std::vector<std::string>* warnings = nullptr;
-  int64_t max_pixels = 0;
-  bool over_limit = false;
-  uint32_t width = 0, height = 0;
   std::vector<png_bytep> rows;
   ~PngState() {
     if (png) png_destroy_read_struct(&png, &info, &end_info);
@@ -46,23 +44,21 @@ void on_png_warning(png_structp png, png_const_charp message) {
 }
 
 // Runs libpng from the header to the end chunk. Returns false when libpng reported an error (in
-// s.error) or the header is over the pixel limit (s.over_limit). No object with a destructor lives
-// in this frame: longjmp would skip it.
-bool read_png(PngState& s, FILE* file, bool color, cv::Mat& out) {
+// s.error); throws Error for a header over the pixel limit. No object with a destructor lives in
+// this frame: longjmp would skip it.
+bool read_png(PngState& s, FILE* file, const std::string& path, bool color, int64_t max_pixels, cv::Mat& out) {
   if (setjmp(png_jmpbuf(s.png))) return false;
   png_init_io(s.png, file);
   // Bounds on what ancillary chunks may allocate (compressed iCCP/zTXt/iTXt included).
   png_set_chunk_malloc_max(s.png, 16u << 20);
   png_set_chunk_cache_max(s.png, 1000);
-  const int64_t side = std::min<int64_t>(s.max_pixels, 0x7fffffff);
+  const int64_t side = std::min<int64_t>(max_pixels, 0x7fffffff);
   png_set_user_limits(s.png, png_uint_32(side), png_uint_32(side));
   png_read_info(s.png, s.info);
+  png_uint_32 width = 0, height = 0;
   int bit_depth = 0, color_type = 0;
-  png_get_IHDR(s.png, s.info, &s.width, &s.height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
-  if (s.width == 0 || s.height == 0 || int64_t(s.width) > s.max_pixels / int64_t(s.height)) {
-    s.over_limit = true;
-    return false;
-  }
+  png_get_IHDR(s.png, s.info, &width, &height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
+  check_pixel_limit(path, width, height, max_pixels);
   if (bit_depth == 16) png_set_strip_16(s.png);  // the high byte, as cv::imread's 8-bit read keeps
   png_set_strip_alpha(s.png);                      // alpha (and tRNS) is dropped, not composited
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(s.png);
@@ -72,9 +68,9 @@ bool read_png(PngState& s, FILE* file, bool color, cv::Mat& out) {
   else png_set_rgb_to_gray(s.png, 1, 0.299, 0.587);
   png_set_interlace_handling(s.png);
   png_read_update_info(s.png, s.info);
-  out.create(int(s.height), int(s.width), color ? CV_8UC3 : CV_8UC1);
-  s.rows.resize(s.height);
-  for (uint32_t y = 0; y < s.height; ++y) s.rows[y] = out.ptr(int(y));
+  out.create(int(height), int(width), color ? CV_8UC3 : CV_8UC1);
+  s.rows.resize(height);
+  for (uint32_t y = 0; y < height; ++y) s.rows[y] = out.ptr(int(y));
   png_read_image(s.png, s.rows.data());
   png_read_end(s.png, s.end_info);
   return true;
@@ -98,19 +94,13 @@ cv::Mat decode_png(const std::string& path, bool color, int64_t max_pixels, std:
   if (!file) fail(path, ": cannot open image");
   PngState s;
   s.warnings = &warnings;
-  s.max_pixels = max_pixels;
   s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
   if (!s.png) fail(path, ": cannot start the PNG decoder (libpng ", PNG_LIBPNG_VER_STRING, ")");
   s.info = png_create_info_struct(s.png);
   s.end_info = png_create_info_struct(s.png);
   if (!s.info || !s.end_info) fail(path, ": cannot start the PNG decoder (out of memory)");
   cv::Mat image;
-  if (!read_png(s, file.get(), color, image)) {
-    if (s.over_limit)
-      fail(path, ": the image is ", s.width, "x", s.height, " pixels, over the limit of ", max_pixels,
-           " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
-    fail(path, ": not a readable PNG image (", s.error, ")");
-  }
+  if (!read_png(s, file.get(), path, color, max_pixels, image)) fail(path, ": not a readable PNG image (", s.error, ")");
   return apply_exif_orientation(image, png_exif_orientation(s));
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <opencv2/imgproc.hpp>
 
+#include "image/pixel_limit.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
@@ -22,7 +23,7 @@ namespace reasonseg {
 namespace {
 
 // Binary netpbm (P5 gray, P6 RGB), maxval <= 255; the header is range-checked before allocating.
-cv::Mat read_netpbm(const std::string& path, bool color) {
+cv::Mat read_netpbm(const std::string& path, bool color, int64_t max_pixels) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open image");
   auto token = [&]() {
@@ -83,32 +84,55 @@ bool is_netpbm(const std::string& path) {
   return ends_with(path, ".ppm") || ends_with(path, ".pgm") || ends_with(path, ".pnm");
 }
 
-}  // namespace
+// What the first bytes of a file say: its format, and for PNG and JPEG the size in the header
+// (0 x 0 when the header is cut short).
+enum class ImageKind { Unopenable, Empty, Png, Jpeg, Other };
+struct ImageHeader {
+  ImageKind kind = ImageKind::Unopenable;
+  int64_t width = 0, height = 0;
+};
 
-std::pair<int64_t, int64_t> image_file_size(const std::string& path) {
+ImageHeader read_image_header(const std::string& path) {
+  ImageHeader r;
   std::ifstream in(path, std::ios::binary);
+  if (!in) return r;
   unsigned char h[24] = {};
-  if (!in.read(reinterpret_cast<char*>(h), 2)) return {0, 0};
+  if (!in.read(reinterpret_cast<char*>(h), 2)) {
+    r.kind = ImageKind::Empty;
+    return r;
+  }
   if (h[0] == 0x89 && h[1] == 'P') {  // PNG: signature, then IHDR's width and height
-    if (!in.read(reinterpret_cast<char*>(h + 2), 22) || std::memcmp(h + 12, "IHDR", 4) != 0) return {0, 0};
-    return {be32(h + 16), be32(h + 20)};
+    r.kind = ImageKind::Png;
+    if (in.read(reinterpret_cast<char*>(h + 2), 22) && std::memcmp(h + 12, "IHDR", 4) == 0)
+      r.width = be32(h + 16), r.height = be32(h + 20);
+    return r;
   }
   if (h[0] == 0xFF && h[1] == 0xD8) {  // JPEG: walk the segments to the first start-of-frame
+    r.kind = ImageKind::Jpeg;
     for (int segments = 0; segments < 1000; ++segments) {
       unsigned char m[4];
-      if (!in.read(reinterpret_cast<char*>(m), 4) || m[0] != 0xFF) return {0, 0};
+      if (!in.read(reinterpret_cast<char*>(m), 4) || m[0] != 0xFF) return r;
       const int marker = m[1], len = m[2] << 8 | m[3];
       const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
       if (sof) {
         unsigned char f[5];
-        if (!in.read(reinterpret_cast<char*>(f), 5)) return {0, 0};
-        return {f[3] << 8 | f[4], f[1] << 8 | f[2]};
+        if (in.read(reinterpret_cast<char*>(f), 5)) r.width = f[3] << 8 | f[4], r.height = f[1] << 8 | f[2];
+        return r;
       }
-      if (len < 2) return {0, 0};
+      if (len < 2) return r;
       in.seekg(len - 2, std::ios::cur);
     }
+    return r;
   }
-  return {0, 0};
+  r.kind = ImageKind::Other;
+  return r;
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> image_file_size(const std::string& path) {
+  const ImageHeader h = read_image_header(path);
+  return {h.width, h.height};
 }
 
 bool image_codecs_available() {
@@ -124,30 +148,29 @@ cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels)
 }
 
 cv::Mat read_image_file(const std::string& path, bool color, int64_t max_pixels, std::vector<std::string>* warnings) {
-  const auto [w, h] = image_file_size(path);
-  // Header sizes come from the file: up to 2^32 each, so compare without multiplying.
-  if (w > 0 && h > 0 && w > max_pixels / h)
-    fail(path, ": the image is ", w, "x", h, " = ", double(w) * double(h), " pixels, over the limit of ", max_pixels,
-         " (SegmenterOptions::max_image_pixels, CLI --max-image-pixels)");
-  if (is_netpbm(path)) return read_netpbm(path, color);
+  if (is_netpbm(path)) return read_netpbm(path, color, max_pixels);
 #ifdef REASONSEG_HAVE_IMGCODECS
   // Only PNG and JPEG reach a decoder, ours (image/decoders.hpp), never OpenCV's choice by the bytes
-  // (JPEG 2000, TIFF, OpenEXR, ...: formats whose size nothing here checks).
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open image");
-  unsigned char magic[2] = {};
-  in.read(reinterpret_cast<char*>(magic), 2);
+  // (JPEG 2000, TIFF, OpenEXR, ...: formats whose size nothing here checks). A size in the header is
+  // checked here, before the decoder starts; the decoders check the header they parse themselves.
+  const ImageHeader header = read_image_header(path);
+  if (header.width > 0 && header.height > 0) check_pixel_limit(path, header.width, header.height, max_pixels);
   std::vector<std::string> dropped;
   std::vector<std::string>& sink = warnings ? *warnings : dropped;
-  if (magic[0] == 0x89 && magic[1] == 'P') return image_decoders::decode_png(path, color, max_pixels, sink);
-  if (magic[0] == 0xFF && magic[1] == 0xD8) return image_decoders::decode_jpeg(path, color, max_pixels, sink);
-  fail(path, in.gcount() < 2 ? ": the image file is empty" : ": not a PNG, JPEG or PPM/PGM image (other formats are not read)");
+  switch (header.kind) {
+    case ImageKind::Png: return image_decoders::decode_png(path, color, max_pixels, sink);
+    case ImageKind::Jpeg: return image_decoders::decode_jpeg(path, color, max_pixels, sink);
+    case ImageKind::Unopenable: fail(path, ": cannot open image");
+    case ImageKind::Empty: fail(path, ": the image file is empty");
+    case ImageKind::Other: break;
+  }
+  fail(path, ": not a PNG, JPEG or PPM/PGM image (other formats are not read)");
 #else
   std::ifstream probe(path + ".ppm");
   if (!probe)
     fail(path, ": this build has no image codecs (REASONSEG_WITH_IMGCODECS=OFF) and no pre-decoded '", path,
          ".ppm' is beside it");
-  return read_netpbm(path + ".ppm", color);
+  return read_netpbm(path + ".ppm", color, max_pixels);
 #endif
 }
 
