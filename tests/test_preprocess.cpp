@@ -121,6 +121,12 @@ TEST_CASE("hostile image sizes: bounded CLIP preprocessing, clear errors", "[pre
   }
   REQUIRE_THROWS_WITH(read_image_file(png), Catch::Contains("2576941311x3640593920") && Catch::Contains("over the limit"));
   std::filesystem::remove(png);
+  // A PPM header of 30000 x 30000 (inside the format's own 32768 bound) and no pixels: refused by the
+  // pixel limit before its 2.7 GB are allocated (it used to allocate, then report truncated data).
+  const std::string ppm = (std::filesystem::temp_directory_path() / "reasonseg_huge_header.ppm").string();
+  std::ofstream(ppm, std::ios::binary) << "P6\n30000 30000\n255\n";
+  REQUIRE_THROWS_WITH(read_image_file(ppm), Catch::Contains("30000x30000") && Catch::Contains("over the limit"));
+  std::filesystem::remove(ppm);
 }
 
 TEST_CASE("image formats without a checked size never reach a decoder", "[preprocess][hostile]") {

@@ -55,6 +55,7 @@ cv::Mat read_netpbm(const std::string& path, bool color, int64_t max_pixels) {
   };
   const int w = number("width", 1, 1 << 15), h = number("height", 1, 1 << 15), maxval = number("maxval", 1, 255);
   (void)maxval;
+  check_pixel_limit(path, w, h, max_pixels);
   const int ch = magic == "P6" ? 3 : 1;
   cv::Mat m(h, w, ch == 3 ? CV_8UC3 : CV_8UC1);
   in.read(reinterpret_cast<char*>(m.data), std::streamsize(m.total() * m.elemSize()));
